@@ -1,0 +1,200 @@
+"""Read access to the MLflow Model Registry, without loading models.
+
+Deployments name models by URI; the host resolves an alias to a concrete version once, when a
+deployment is created or updated, and records it, so a later alias move never changes what a
+running deployment serves.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from .errors import InvalidSpec, NotFound
+from .home import Home
+
+__all__ = ["Registry", "ModelVersionInfo", "RegisteredModelInfo", "ResolvedModel"]
+
+
+@dataclass
+class ModelVersionInfo:
+    name: str
+    version: str
+    aliases: list[str]
+    tags: dict[str, str]
+    source: str
+    run_id: str | None
+    status: str
+    created_at: float
+    signature: dict[str, Any] | None = None
+    has_input_example: bool = False
+    flavors: list[str] = field(default_factory=list)
+
+    @property
+    def uri(self) -> str:
+        return f"models:/{self.name}/{self.version}"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        d["uri"] = self.uri
+        return d
+
+
+@dataclass
+class RegisteredModelInfo:
+    name: str
+    description: str
+    tags: dict[str, str]
+    aliases: dict[str, str]
+    versions: list[ModelVersionInfo]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "description": self.description, "tags": self.tags,
+            "aliases": self.aliases, "versions": [v.to_dict() for v in self.versions],
+        }
+
+
+@dataclass
+class ResolvedModel:
+    """A model URI pinned to what it points at now."""
+
+    requested: str
+    uri: str              # concrete: models:/name/version, runs:/..., or an absolute folder
+    name: str | None = None
+    version: str | None = None
+
+    @property
+    def label(self) -> str:
+        """What ``show`` prints as the model version."""
+        return f"{self.name}:{self.version}" if self.name else self.uri
+
+    @cached_property
+    def local_path(self) -> str:
+        """Download (or locate) the model folder; instances and workers load from here."""
+        if os.path.isdir(self.uri):
+            return self.uri
+        import mlflow.artifacts
+
+        return mlflow.artifacts.download_artifacts(artifact_uri=self.uri)
+
+
+def _signature_dict(sig: Any) -> dict[str, Any] | None:
+    if sig is None:
+        return None
+    out = {"inputs": None, "outputs": None, "params": None}
+    for part in ("inputs", "outputs", "params"):
+        schema = getattr(sig, part, None)
+        if schema is not None:
+            out[part] = schema.to_dict()
+    return out
+
+
+class Registry:
+    """A thin layer over :class:`mlflow.MlflowClient` for the workspace's registry."""
+
+    def __init__(self, home: Home) -> None:
+        self.home = home
+        home.configure_mlflow()
+        from mlflow import MlflowClient
+
+        self.client = MlflowClient(tracking_uri=home.tracking_uri, registry_uri=home.registry_uri)
+
+    # --- listing --------------------------------------------------------------------------
+    def _version_info(self, mv: Any, with_signature: bool = True) -> ModelVersionInfo:
+        info = ModelVersionInfo(
+            name=mv.name, version=str(mv.version), aliases=list(getattr(mv, "aliases", []) or []),
+            tags=dict(mv.tags or {}), source=mv.source, run_id=mv.run_id, status=mv.status,
+            created_at=(mv.creation_timestamp or 0) / 1000.0,
+        )
+        if with_signature:
+            try:
+                import mlflow.models
+
+                mi = mlflow.models.get_model_info(f"models:/{mv.name}/{mv.version}")
+                info.signature = _signature_dict(mi.signature)
+                info.has_input_example = mi.saved_input_example_info is not None
+                info.flavors = sorted(mi.flavors)
+            except Exception as err:  # a broken version must not hide the others
+                info.tags = {**info.tags, "_error": f"cannot read model metadata: {err}"}
+        return info
+
+    def list_models(self, with_signature: bool = True) -> list[RegisteredModelInfo]:
+        out = []
+        for rm in self.client.search_registered_models(max_results=1000):
+            out.append(self._model_info(rm, with_signature))
+        return sorted(out, key=lambda m: m.name)
+
+    def _model_info(self, rm: Any, with_signature: bool) -> RegisteredModelInfo:
+        versions = self.client.search_model_versions(f"name='{rm.name}'", max_results=1000)
+        vinfos = sorted((self._version_info(v, with_signature) for v in versions), key=lambda v: int(v.version))
+        aliases = {a: v for a, v in (getattr(rm, "aliases", {}) or {}).items()}
+        return RegisteredModelInfo(
+            name=rm.name, description=rm.description or "", tags=dict(rm.tags or {}),
+            aliases={a: str(v) for a, v in aliases.items()}, versions=vinfos,
+        )
+
+    def get_model(self, name: str, with_signature: bool = True) -> RegisteredModelInfo:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            rm = self.client.get_registered_model(name)
+        except MlflowException:
+            raise NotFound(f"registered model {name!r} does not exist") from None
+        return self._model_info(rm, with_signature)
+
+    # --- resolving ------------------------------------------------------------------------
+    def resolve(self, uri: str) -> ResolvedModel:
+        """Pin ``uri`` to a concrete version; unknown model, version or alias is :class:`NotFound`."""
+        from mlflow.exceptions import MlflowException
+
+        if uri.startswith("models:/"):
+            rest = uri[len("models:/"):]
+            if "@" in rest:
+                name, _, alias = rest.partition("@")
+                self.get_model(name, with_signature=False)  # a clear error for an unknown model
+                try:
+                    mv = self.client.get_model_version_by_alias(name, alias)
+                except MlflowException:
+                    raise NotFound(f"model {name!r} has no alias {alias!r}") from None
+                return ResolvedModel(uri, f"models:/{name}/{mv.version}", name, str(mv.version))
+            name, _, version = rest.partition("/")
+            if not version:
+                raise InvalidSpec(f"model URI {uri!r} needs a version or an alias (models:/name/1 or models:/name@alias)")
+            self.get_model(name, with_signature=False)
+            if version.lower() == "latest":
+                versions = self.client.search_model_versions(f"name='{name}'")
+                if not versions:
+                    raise NotFound(f"model {name!r} has no versions")
+                version = str(max(int(v.version) for v in versions))
+            try:
+                self.client.get_model_version(name, version)
+            except MlflowException:
+                raise NotFound(f"model {name!r} has no version {version!r}") from None
+            return ResolvedModel(uri, f"models:/{name}/{version}", name, version)
+        if uri.startswith("runs:/"):
+            return ResolvedModel(uri, uri)
+        path = Path(uri.removeprefix("file://")).expanduser()
+        if not (path / "MLmodel").exists():
+            raise NotFound(f"model folder {str(path)!r} does not exist or has no MLmodel file")
+        return ResolvedModel(uri, str(path.resolve()))
+
+    def signature(self, uri: str) -> Any:
+        """The MLflow ModelSignature of a model URI (or None), read without loading the model."""
+        import mlflow.models
+
+        return mlflow.models.get_model_info(uri).signature
+
+    def input_example(self, uri: str) -> Any:
+        """The saved input example (a DataFrame for tabular models), or None."""
+        import mlflow.models
+
+        resolved = self.resolve(uri)
+        model = mlflow.models.Model.load(resolved.local_path)
+        try:
+            return model.load_input_example(resolved.local_path)
+        except Exception:
+            return None
