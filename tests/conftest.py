@@ -61,3 +61,29 @@ def empty_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Home:
     monkeypatch.setenv("ENDPOINTS_HOME", str(root))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     return Home(root).ensure()
+
+
+@pytest.fixture
+def workspace(home: Home):
+    """A real host for ``home`` on a free loopback port, driven through the SDK; stopped afterwards."""
+    from toolkit import Workspace
+    from toolkit.host import daemon
+
+    ws = Workspace(home, port=free_port())
+    try:
+        yield ws
+    finally:
+        ws.close()
+        daemon.stop(home)
+
+
+def run_cli(*args: str, home: Home | None = None, timeout: float = 180) -> "subprocess.CompletedProcess[str]":
+    """Run the real ``endpoints`` command in a subprocess, as a user would."""
+    import subprocess
+    import sys
+
+    env = dict(os.environ)
+    if home is not None:
+        env["ENDPOINTS_HOME"] = str(home.root)
+    return subprocess.run([sys.executable, "-m", "toolkit", *args], capture_output=True, text=True, env=env,
+                          timeout=timeout)

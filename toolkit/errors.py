@@ -25,6 +25,7 @@ __all__ = [
     "HostError",
     "HostNotRunning",
     "NotAvailableYet",
+    "DeploymentFailed",
     "error_from_body",
 ]
 
@@ -117,6 +118,13 @@ class HostError(ToolkitError):
     status_code = 500
 
 
+class DeploymentFailed(ToolkitError):
+    """A deployment (or job) ended in the Failed state; the message is the reason recorded."""
+
+    error_code = "DeploymentFailed"
+    status_code = 500
+
+
 class NotAvailableYet(ToolkitError):
     """A verb of the contract whose behaviour is not built yet."""
 
@@ -141,7 +149,7 @@ _BY_CODE: dict[str, type[ToolkitError]] = {
     for cls in (
         ToolkitError, InvalidSpec, InvalidInput, Unauthorized, NotFound, Conflict,
         PayloadTooLarge, UnsupportedMediaType, RequestTimeout, TooManyRequests, ModelError,
-        Unavailable, HostError, HostNotRunning, NotAvailableYet,
+        Unavailable, HostError, HostNotRunning, NotAvailableYet, DeploymentFailed,
     )
 }
 _BY_STATUS: dict[int, type[ToolkitError]] = {

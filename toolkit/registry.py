@@ -132,6 +132,9 @@ class Registry:
         versions = self.client.search_model_versions(f"name='{rm.name}'", max_results=1000)
         vinfos = sorted((self._version_info(v, with_signature) for v in versions), key=lambda v: int(v.version))
         aliases = {a: v for a, v in (getattr(rm, "aliases", {}) or {}).items()}
+        # search_model_versions leaves aliases empty; the registered model knows them.
+        for info in vinfos:
+            info.aliases = sorted(a for a, v in aliases.items() if str(v) == info.version)
         return RegisteredModelInfo(
             name=rm.name, description=rm.description or "", tags=dict(rm.tags or {}),
             aliases={a: str(v) for a, v in aliases.items()}, versions=vinfos,

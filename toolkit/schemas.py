@@ -17,7 +17,6 @@ def write_schemas(folder: str | Path) -> list[Path]:
     written = []
     for kind, cls in KINDS.items():
         schema = cls.model_json_schema()
-        schema["properties"].pop("kind", None)
         schema["$id"] = f"{kind}.schema.json"
         path = out / f"{kind}.schema.json"
         path.write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n")

@@ -82,10 +82,8 @@ class _Base(BaseModel):
 class Spec(_Base):
     """Common base of the four resource specs."""
 
-    kind: str = Field(default="", exclude=True, repr=False)
-
     def to_dict(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", exclude={"kind"})
+        return self.model_dump(mode="json")
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
@@ -135,7 +133,7 @@ class ScaleSettings(_Base):
     def _min_le_max(self) -> "ScaleSettings":
         if self.min_instances > self.max_instances:
             raise ValueError(
-                f"min_instances ({self.min_instances}) must not exceed max_instances ({self.max_instances})"
+                f"min_instances: {self.min_instances} must not exceed max_instances ({self.max_instances})"
             )
         return self
 
@@ -197,16 +195,16 @@ class OnlineEndpoint(Spec):
     def _traffic_rules(self) -> "OnlineEndpoint":
         total = sum(self.traffic.values())
         if self.traffic and total not in (0, 100):
-            raise ValueError(f"traffic must sum to 0 or 100, got {total}")
+            raise ValueError(f"traffic: must sum to 0 or 100, got {total}")
         mirrored = {k: v for k, v in self.mirror_traffic.items() if v}
         if len(mirrored) > 1:
-            raise ValueError(f"mirror_traffic may name one deployment, got {sorted(mirrored)}")
+            raise ValueError(f"mirror_traffic: may name one deployment, got {sorted(mirrored)}")
         for dep, pct in mirrored.items():
             if pct > 50:
-                raise ValueError(f"mirror_traffic for {dep!r} must be at most 50, got {pct}")
+                raise ValueError(f"mirror_traffic.{dep}: must be at most 50, got {pct}")
             if self.traffic.get(dep, 0) > 0:
                 raise ValueError(
-                    f"mirror_traffic cannot target {dep!r}: it has {self.traffic[dep]}% live traffic"
+                    f"mirror_traffic.{dep}: cannot mirror to {dep!r}, it has {self.traffic[dep]}% live traffic"
                 )
         return self
 
@@ -245,11 +243,11 @@ class OnlineDeployment(Spec):
         s = self.scale_settings
         if s.type == "target_utilization" and not s.min_instances <= self.instance_count <= s.max_instances:
             raise ValueError(
-                f"instance_count ({self.instance_count}) must lie between scale_settings.min_instances "
+                f"instance_count: {self.instance_count} must lie between scale_settings.min_instances "
                 f"({s.min_instances}) and max_instances ({s.max_instances})"
             )
         if s.type == "default" and self.instance_count < 1:
-            raise ValueError("instance_count must be at least 1 unless scale_settings.type is target_utilization")
+            raise ValueError("instance_count: must be at least 1 unless scale_settings.type is target_utilization")
         return self
 
 
@@ -330,16 +328,24 @@ def format_validation_error(err: ValidationError, source: str | None = None) -> 
     """One line per problem: ``file: field: reason``."""
     lines = []
     for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"]) or "(spec)"
+        loc = ".".join(str(p) for p in e["loc"])
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
             msg = "unknown field (not part of the spec)"
-        lines.append(f"{source + ': ' if source else ''}{loc}: {msg}")
+        # Rules spanning fields name their field at the start of the message themselves.
+        where = f"{loc}: " if loc else ""
+        lines.append(f"{source + ': ' if source else ''}{where}{msg}")
     return "\n".join(lines)
 
 
 def _fields_of(err: ValidationError) -> list[str]:
-    return [".".join(str(p) for p in e["loc"]) or "(spec)" for e in err.errors()]
+    fields = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"])
+        if not loc:
+            loc = e["msg"].removeprefix("Value error, ").split(":", 1)[0]
+        fields.append(loc)
+    return fields
 
 
 def parse_spec(cls: Type[S], data: Any, source: str | None = None) -> S:

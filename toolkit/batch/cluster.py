@@ -1,0 +1,237 @@
+"""The Dask compute behind batch jobs: the host's local cluster, or a user's scheduler.
+
+``compute: local`` runs on LocalClusters owned by the host (worker *processes*, each with
+``max_concurrency_per_instance`` threads), adaptive between 0 and the workers reserved by the
+running jobs: a job reserves ``instance_count`` workers when it starts and releases them when it
+ends; with nothing reserved the adaptive maximum is 0 and the workers are retired once they
+have been idle for ``idle_timeout`` seconds (Dask's ``wait_count`` x ``interval``).  Workers
+differ by thread count and environment, so deployments that differ there get separate pools;
+the host-wide ``capacity`` (workers) bounds them all, and a job that does not fit waits.
+
+``compute: tcp://host:port`` connects a client to an existing scheduler; its workers and their
+scaling belong to the user, so nothing is reserved there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import psutil
+
+__all__ = ["Compute", "LocalPool", "RemotePool", "PoolKey", "worker_env"]
+
+log = logging.getLogger("toolkit.batch")
+
+EventSink = Callable[..., None]
+
+
+def worker_env(threads: int, workers: int, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """Native thread pools sized so ``workers x threads`` Python threads do not oversubscribe.
+
+    Each of a worker's ``threads`` runs its own predict; BLAS/OpenMP inside each gets what is left
+    of the cores (at least 1).  A deployment's ``environment_variables`` win.
+    """
+    cores = os.cpu_count() or 1
+    native = str(max(1, cores // max(1, workers * threads)))
+    env = {k: native for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")}
+    env.update(extra or {})
+    return env
+
+
+def _nanny_class() -> type:
+    from distributed import Nanny
+
+    class _Nanny(Nanny):
+        """A Nanny that sets thread variables in the worker only.
+
+        Dask applies its ``pre-spawn-environ`` (OMP_NUM_THREADS=1 ...) to the *parent's*
+        ``os.environ`` before spawning; in the host that would leak into every process the host
+        starts later (online instances).  Only the allocator setting must precede the worker's
+        start; the thread variables reach the worker through ``env``.
+        """
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            trim = self.pre_spawn_env.get("MALLOC_TRIM_THRESHOLD_")
+            self.pre_spawn_env = {"MALLOC_TRIM_THRESHOLD_": trim} if trim else {}
+
+    return _Nanny
+
+
+@dataclass(frozen=True)
+class PoolKey:
+    threads: int
+    env: tuple[tuple[str, str], ...]
+
+    def label(self) -> str:
+        return f"threads={self.threads}" + (f" env={dict(self.env)}" if self.env else "")
+
+
+@dataclass
+class LocalPool:
+    key: PoolKey
+    cluster: Any
+    client: Any
+    reserved: int = 0
+    last_workers: int = 0
+    local: bool = True
+
+    @property
+    def address(self) -> str:
+        return str(self.cluster.scheduler_address)
+
+    def workers(self) -> list[dict[str, Any]]:
+        # The scheduler lives in this process: read its state directly (no round trip).
+        sched = self.cluster.scheduler
+        return [
+            {"address": ws.address, "pid": ws.pid, "nthreads": ws.nthreads, "processing": len(ws.processing)}
+            for ws in list(sched.workers.values())
+        ]
+
+    def set_maximum(self, n: int) -> None:
+        self.cluster._adaptive.maximum = n
+
+    async def close(self) -> None:
+        try:
+            await self.client.close()
+        finally:
+            await self.cluster.close()
+
+
+@dataclass
+class RemotePool:
+    address: str
+    client: Any
+    local: bool = False
+    last_workers: int = 0
+
+    def workers(self) -> list[dict[str, Any]]:
+        info = self.client.scheduler_info() or {}
+        return [
+            {"address": a, "pid": w.get("pid"), "nthreads": w.get("nthreads"), "processing": None}
+            for a, w in (info.get("workers") or {}).items()
+        ]
+
+    async def close(self) -> None:
+        await self.client.close()
+
+
+@dataclass
+class Compute:
+    """Pools by key, host-wide worker capacity, and the scale events."""
+
+    capacity: int
+    idle_timeout: float = 60.0
+    interval: float = 1.0
+    event: EventSink | None = None
+    pools: dict[PoolKey, LocalPool] = field(default_factory=dict)
+    remotes: dict[str, RemotePool] = field(default_factory=dict)
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    # Workers promised to started jobs; booked when the service starts a job (synchronously, so
+    # two jobs dispatched in one go cannot both take the last worker), unbooked when it ends.
+    booked: int = 0
+
+    @property
+    def reserved(self) -> int:
+        return sum(p.reserved for p in self.pools.values())
+
+    def fits(self, workers: int) -> bool:
+        return self.booked + workers <= self.capacity
+
+    def book(self, workers: int) -> None:
+        self.booked += workers
+
+    def unbook(self, workers: int) -> None:
+        self.booked = max(0, self.booked - workers)
+
+    async def acquire(self, threads: int, workers: int, env: dict[str, str]) -> LocalPool:
+        """Reserve ``workers`` workers of the pool with this thread count and environment."""
+        key = PoolKey(threads, tuple(sorted(env.items())))
+        async with self._lock:
+            pool = self.pools.get(key)
+            if pool is None:
+                pool = self.pools[key] = await self._start_pool(key)
+            pool.reserved += workers
+            pool.set_maximum(pool.reserved)
+        return pool
+
+    def release(self, pool: LocalPool, workers: int) -> None:
+        pool.reserved = max(0, pool.reserved - workers)
+        # Adaptive retires the now-unneeded workers after idle_timeout (its wait_count).
+        pool.set_maximum(pool.reserved)
+
+    async def _start_pool(self, key: PoolKey) -> LocalPool:
+        from distributed import Client, LocalCluster
+
+        memory = psutil.virtual_memory().total // max(1, self.capacity)
+        cluster = await LocalCluster(
+            n_workers=0, threads_per_worker=key.threads, processes=True, asynchronous=True,
+            host="127.0.0.1", dashboard_address=None, worker_class=_nanny_class(), env=dict(key.env),
+            memory_limit=memory, silence_logs=logging.WARNING,
+        )
+        # target_duration is tiny on purpose: any queued mini-batch asks for every reserved
+        # worker (a batch job wants its instance_count now, not a share sized by past speed).
+        cluster.adapt(
+            minimum=0, maximum=0, interval=f"{self.interval}s", target_duration="10ms",
+            wait_count=max(1, math.ceil(self.idle_timeout / self.interval)),
+        )
+        client = await Client(cluster, asynchronous=True)
+        log.info("batch: started local cluster %s (%s)", cluster.scheduler_address, key.label())
+        return LocalPool(key, cluster, client)
+
+    async def remote(self, address: str) -> RemotePool:
+        from distributed import Client
+
+        async with self._lock:
+            pool = self.remotes.get(address)
+            if pool is None:
+                client = await Client(address, asynchronous=True, timeout="10s")
+                pool = self.remotes[address] = RemotePool(address, client)
+        return pool
+
+    def poll(self) -> None:
+        """Record ClusterScaled when a pool's worker count changed since the last poll."""
+        for pool in [*self.pools.values(), *self.remotes.values()]:
+            n = len(pool.workers())
+            if n != pool.last_workers:
+                where = pool.key.label() if isinstance(pool, LocalPool) else pool.address
+                if self.event:
+                    self.event("ClusterScaled", f"{'local' if pool.local else 'remote'} cluster ({where}): {pool.last_workers} -> {n} workers")
+                pool.last_workers = n
+
+    def info(self) -> dict[str, Any]:
+        pools = []
+        for p in self.pools.values():
+            ws = p.workers()
+            pools.append({
+                "scheduler": p.address, "threads_per_worker": p.key.threads, "environment": dict(p.key.env),
+                "reserved": p.reserved, "workers": len(ws), "pids": [w["pid"] for w in ws], "worker_list": ws,
+            })
+        remotes = []
+        for r in self.remotes.values():
+            ws = r.workers()
+            remotes.append({"scheduler": r.address, "workers": len(ws), "worker_list": ws})
+        return {
+            "local": {
+                "up": bool(self.pools), "capacity": self.capacity, "booked": self.booked,
+                "workers": sum(p["workers"] for p in pools),
+                "threads": sum(p["workers"] * p["threads_per_worker"] for p in pools),
+                "idle_timeout_s": self.idle_timeout, "pools": pools,
+            },
+            "remote": remotes,
+        }
+
+    async def close(self) -> None:
+        for pool in [*self.pools.values(), *self.remotes.values()]:
+            try:
+                await pool.close()
+            except Exception as err:  # closing must go on for the others
+                log.warning("batch: closing %s failed: %s", getattr(pool, "address", pool), err)
+        self.pools.clear()
+        self.remotes.clear()

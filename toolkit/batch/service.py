@@ -1,0 +1,306 @@
+"""The batch service of the host: validates and persists jobs, queues them FIFO, runs them.
+
+It lives on the host's asyncio loop.  Slow preparation (listing inputs, resolving and fetching
+the model) runs in threads; Dask is driven with asynchronous clients on the same loop.  A job is
+written to the store before anything else happens to it, so whatever happens to the host
+afterwards, ``start()`` of the next host finds it and carries it on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import re
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from ..errors import Conflict, InvalidInput, InvalidSpec, NotFound
+from ..host.services import HostContext
+from ..specs import BatchDeployment
+from .cluster import Compute
+from .inputs import expand_inputs
+from .job import (
+    CANCEL_REQUESTED, CANCELED, COMPLETED, FAILED, FINALIZING, NOT_STARTED, QUEUED, RESUMABLE, RUNNING,
+    TERMINAL, JobPaths, effective_deployment, empty_progress, new_job_id,
+)
+from .output import write_json
+from .runner import JobRunner, local_workers
+
+__all__ = ["BatchService"]
+
+log = logging.getLogger("toolkit.batch")
+
+
+def _env_float(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name, "") or default)
+    except ValueError:
+        return default
+
+
+class BatchService:
+    """Implements :class:`toolkit.host.services.BatchServiceProtocol`.
+
+    ``capacity``: local workers the host may run at once (default: the CPU count;
+    ``ENDPOINTS_BATCH_WORKERS``).  ``idle_timeout``: seconds an idle local worker lives
+    (default 60; ``ENDPOINTS_BATCH_IDLE_TIMEOUT``).  ``scale_interval``: seconds between
+    adaptive scaling decisions (default 1).
+    """
+
+    def __init__(
+        self, ctx: HostContext, *, capacity: int | None = None, idle_timeout: float | None = None,
+        scale_interval: float | None = None,
+    ) -> None:
+        self.ctx = ctx
+        cap = capacity or int(_env_float("ENDPOINTS_BATCH_WORKERS", os.cpu_count() or 1))
+        idle = idle_timeout if idle_timeout is not None else _env_float("ENDPOINTS_BATCH_IDLE_TIMEOUT", 60.0)
+        interval = scale_interval if scale_interval is not None else min(1.0, max(0.2, idle / 3))
+        self.compute = Compute(capacity=max(1, cap), idle_timeout=idle, interval=interval, event=self._cluster_event)
+        self._queue: list[str] = []
+        self._runners: dict[str, JobRunner] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._monitor: asyncio.Task[None] | None = None
+        self._started = False
+
+    # --- lifecycle ------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Resume the jobs a previous host left unfinished, oldest first."""
+        if self._started:
+            return
+        self._started = True
+        for job in self.ctx.store.list_jobs(states=RESUMABLE):
+            if job["state"] == CANCEL_REQUESTED:
+                self.ctx.store.update_job(job["id"], state=CANCELED, message="canceled (host restarted)", ended_at=time.time())
+                self._event(job, "JobCanceled", "cancel requested before the host restarted")
+                continue
+            self._queue.append(job["id"])
+            if job["state"] != QUEUED:
+                self.ctx.store.update_job(job["id"], state=QUEUED, message=f"requeued after a host restart (was {job['state']})")
+            self._event(job, "JobQueued", f"requeued after a host restart (was {job['state']})")
+        self._monitor = asyncio.create_task(self._watch(), name="batch-monitor")
+        self._dispatch()
+
+    async def stop(self) -> None:
+        """Stop runners (their jobs stay resumable) and close the clusters."""
+        self._started = False  # no dispatching while runners wind down
+        tasks = list(self._tasks.values())
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._monitor:
+            self._monitor.cancel()
+            await asyncio.gather(self._monitor, return_exceptions=True)
+        await self.compute.close()
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(self.compute.interval)
+            try:
+                self.compute.poll()
+            except Exception as err:  # the monitor must outlive a hiccup
+                log.debug("batch monitor: %s", err)
+
+    # --- jobs -----------------------------------------------------------------------------
+    async def submit(self, endpoint: str, deployment: str | None, inputs: str, overrides: dict[str, Any] | None) -> dict[str, Any]:
+        job_id = await asyncio.to_thread(self._prepare, endpoint, deployment, inputs, dict(overrides or {}))
+        job = self.ctx.store.get_job(job_id)
+        self.ctx.store.update_job(job_id, state=QUEUED)
+        self._queue.append(job_id)
+        ahead = len(self._queue) - 1
+        self._event(job, "JobQueued", f"input {inputs} ({job['spec']['files']} files)" + (f"; {ahead} job(s) ahead" if ahead else ""))
+        self._dispatch()
+        return self.job(job_id)
+
+    def _prepare(self, endpoint: str, deployment: str | None, inputs: str, overrides: dict[str, Any]) -> str:
+        """Validate, claim the folders and persist the job (NotStarted).  Runs in a thread."""
+        store = self.ctx.store
+        ep = store.get("batch-endpoint", endpoint)
+        name = deployment or (ep.spec.get("defaults") or {}).get("deployment_name")
+        if not name:
+            raise InvalidSpec(
+                f"batch endpoint {endpoint!r} has no default deployment: set defaults.deployment_name "
+                f"(batch-deployment create --set-default) or pass a deployment name"
+            )
+        res = store.get("batch-deployment", endpoint, name)
+        dep = effective_deployment(res.spec, overrides)
+        script = None
+        if dep.code_configuration:
+            path = dep.code_configuration.script_path().expanduser().resolve()
+            if not path.is_file():
+                raise InvalidSpec(f"code_configuration: scoring script {str(path)!r} does not exist")
+            script = str(path)
+        files = expand_inputs(inputs)
+        model = self._model_of(res.spec["model"], res.model_version)
+
+        job_id = new_job_id(endpoint)
+        while self._exists(job_id):
+            job_id = new_job_id(endpoint)
+        job_dir = self.ctx.home.jobs / job_id
+        out = overrides.get("output")
+        output_dir = Path(str(out)).expanduser().resolve() if out else job_dir
+        if out and "://" in str(out):
+            raise InvalidInput(f"output {out!r}: the output must be a local folder")
+        if output_dir != job_dir:
+            try:
+                # mkdir without exist_ok claims the folder atomically: never reuse, never overwrite.
+                output_dir.mkdir(parents=True, exist_ok=False)
+            except FileExistsError:
+                raise Conflict(f"output folder {str(output_dir)!r} already exists; choose a new folder") from None
+        try:
+            job_dir.mkdir(parents=True, exist_ok=False)
+            paths = JobPaths(job_dir, output_dir)
+            write_json(paths.files, files)
+            spec = {
+                "input": inputs, "overrides": overrides, "files": len(files), "deployment": dep.to_dict(),
+                "model": model, "script": script, "job_dir": str(job_dir), "compute": dep.compute,
+            }
+            store.add_job(job_id, endpoint, name, NOT_STARTED, spec, str(output_dir))
+            store.update_job(job_id, progress=empty_progress())
+        except BaseException:
+            shutil.rmtree(job_dir, ignore_errors=True)
+            if output_dir != job_dir:
+                shutil.rmtree(output_dir, ignore_errors=True)
+            raise
+        return job_id
+
+    def _exists(self, job_id: str) -> bool:
+        try:
+            self.ctx.store.get_job(job_id)
+            return True
+        except NotFound:
+            return (self.ctx.home.jobs / job_id).exists()
+
+    def _model_of(self, requested: str, model_version: str | None) -> dict[str, Any]:
+        """The model pinned by the control plane (``name:version``), else resolved now."""
+        if model_version and ":" in model_version and requested.startswith("models:/"):
+            name, _, version = model_version.rpartition(":")
+            return {"requested": requested, "uri": f"models:/{name}/{version}", "version": model_version}
+        resolved = self.ctx.registry.resolve(requested)
+        return {"requested": requested, "uri": resolved.uri, "version": resolved.label}
+
+    def model_path(self, model: dict[str, Any]) -> str:
+        """A local folder holding the model: fetched once into the home's cache and reused."""
+        uri = model["uri"]
+        if os.path.isdir(uri):
+            return uri
+        import mlflow.artifacts
+
+        cache = self.ctx.home.cache / "models" / re.sub(r"[^A-Za-z0-9._-]+", "_", uri.split(":/", 1)[-1]).strip("_")
+        if (cache / "MLmodel").exists():
+            return str(cache)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        self.ctx.home.configure_mlflow()
+        mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(tmp))
+        try:
+            os.replace(tmp, cache)
+        except OSError:  # another job fetched it meanwhile
+            shutil.rmtree(tmp, ignore_errors=True)
+        return str(cache)
+
+    async def cancel(self, job_id: str) -> dict[str, Any]:
+        job = self.ctx.store.get_job(job_id)
+        if job["state"] in TERMINAL:
+            raise Conflict(f"job {job_id!r} is already {job['state']}")
+        if job_id in self._queue or job["state"] in (NOT_STARTED, QUEUED):
+            if job_id in self._queue:
+                self._queue.remove(job_id)
+            self.ctx.store.update_job(job_id, state=CANCELED, message="canceled while queued", ended_at=time.time())
+            self._event(job, "JobCanceled", "canceled while queued")
+            self._dispatch()
+        else:
+            self.ctx.store.update_job(job_id, state=CANCEL_REQUESTED, message="cancel requested")
+            self._event(job, "JobCancelRequested", "cancel requested")
+            runner = self._runners.get(job_id)
+            if runner is not None:
+                runner.cancel_requested.set()
+        return self.job(job_id)
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        """The job record: id, endpoint, deployment, state, message, progress, times, output, plus
+        ``queue_position`` (Queued jobs) and ``outputs`` (paths of what the job writes)."""
+        job = self.ctx.store.get_job(job_id)
+        return self._view(job)
+
+    def jobs(self, endpoint: str | None = None) -> list[dict[str, Any]]:
+        return [self._view(j) for j in self.ctx.store.list_jobs(endpoint)]
+
+    def _view(self, job: dict[str, Any]) -> dict[str, Any]:
+        out = dict(job)
+        spec = job["spec"]
+        dep = spec.get("deployment", {})
+        if job["id"] in self._queue:
+            out["queue_position"] = self._queue.index(job["id"]) + 1
+        output_dir = Path(job["output"])
+        job_dir = Path(spec.get("job_dir", output_dir))
+        out["outputs"] = {
+            "output_dir": str(output_dir),
+            "predictions": str(output_dir / dep.get("output_file_name", "predictions.csv")) if dep.get("output_action", "append_row") == "append_row" else None,
+            "summary": str(output_dir / "summary.json"),
+            "overview": str(job_dir / "overview.json"),
+            "errors": str(job_dir / "logs" / "errors"),
+            "log": str(job_dir / "logs" / "job.log"),
+        }
+        out["model_version"] = (spec.get("model") or {}).get("version")
+        out["input"] = spec.get("input")
+        return out
+
+    def cluster_info(self) -> dict[str, Any]:
+        info = self.compute.info()
+        info["queued_jobs"] = list(self._queue)
+        info["running_jobs"] = list(self._runners)
+        return info
+
+    # --- scheduling -----------------------------------------------------------------------
+    def _dispatch(self) -> None:
+        """Start queued jobs in FIFO order while the local cluster has room for the next one.
+
+        A local job that does not fit blocks the local jobs behind it (first come, first
+        served; no small job overtakes a big one forever).  Jobs on a user's scheduler never
+        wait for local workers.
+        """
+        blocked = False
+        for job_id in list(self._queue):
+            try:
+                job = self.ctx.store.get_job(job_id)
+            except NotFound:
+                self._queue.remove(job_id)
+                continue
+            dep = job["spec"]["deployment"]
+            workers = 0
+            if dep.get("compute", "local") == "local":
+                workers = local_workers(BatchDeployment.model_validate(dep), self.compute.capacity)
+                if blocked or not self.compute.fits(workers):
+                    if not blocked and job["message"] != "waiting for workers":
+                        self.ctx.store.update_job(job_id, message="waiting for workers")
+                        self._event(job, "JobWaiting", f"needs {workers} worker(s); {self.compute.booked} of {self.compute.capacity} in use")
+                    blocked = True
+                    continue
+                self.compute.book(workers)
+            self._queue.remove(job_id)
+            runner = JobRunner(self, job_id, workers)
+            self._runners[job_id] = runner
+            task = asyncio.create_task(self._run(runner), name=f"batch-job-{job_id}")
+            self._tasks[job_id] = task
+
+    async def _run(self, runner: JobRunner) -> None:
+        try:
+            await runner.run()
+        finally:
+            self.compute.unbook(runner.workers)
+            self._runners.pop(runner.job_id, None)
+            self._tasks.pop(runner.job_id, None)
+            if self._started:
+                self._dispatch()
+
+    # --- events ---------------------------------------------------------------------------
+    def _event(self, job: dict[str, Any], reason: str, message: str, level: str = "info") -> None:
+        self.ctx.event(reason, message, level=level, endpoint=job["endpoint"], deployment=job["deployment"], job=job["id"])
+
+    def _cluster_event(self, reason: str, message: str) -> None:
+        self.ctx.event(reason, message)

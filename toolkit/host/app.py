@@ -1,0 +1,98 @@
+"""The host's ASGI app: control plane (FastAPI, ``/api/v1``) and data plane (the online service's
+Starlette routes) in one process, so an endpoint's URL is stable for as long as the host runs."""
+
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator, Callable
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse
+
+from .. import __version__
+from ..errors import HostError, ToolkitError
+from .control import build_router
+from .services import HostContext
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("toolkit.host")
+
+
+def _error(err: ToolkitError) -> JSONResponse:
+    headers = {}
+    retry_after = getattr(err, "retry_after", None)
+    if retry_after is not None:
+        headers["Retry-After"] = str(max(1, round(retry_after)))
+    return JSONResponse(err.to_body(), status_code=err.status_code, headers=headers)
+
+
+def create_app(ctx: HostContext, admin_token: str, request_shutdown: Callable[[], None] = lambda: None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        ctx.settings.started_at = ctx.settings.started_at or time.time()
+        for name in ("online", "batch"):
+            service = getattr(ctx, name)
+            if service is not None:
+                await service.start()
+        ctx.event("HostStarted", f"host {__version__} listening on {ctx.settings.url}")
+        try:
+            yield
+        finally:
+            for name in ("batch", "online"):
+                service = getattr(ctx, name)
+                if service is not None:
+                    try:
+                        await service.stop()
+                    except Exception:
+                        log.exception("stopping the %s service failed", name)
+            ctx.event("HostStopped", "host stopped")
+
+    app = FastAPI(
+        title="Endpoints Toolkit host",
+        version=__version__,
+        description="Control plane (`/api/v1`, admin token) and data plane (`/endpoints/...`, `/v2/...`).",
+        lifespan=lifespan,
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+    )
+    app.state.ctx = ctx
+    app.state.admin_token = admin_token
+    app.state.request_shutdown = request_shutdown
+
+    @app.exception_handler(ToolkitError)
+    async def toolkit_error(request: Request, err: ToolkitError) -> JSONResponse:
+        return _error(err)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, err: RequestValidationError) -> JSONResponse:
+        parts = []
+        for e in err.errors():
+            loc = ".".join(str(p) for p in e.get("loc", ()) if p != "body")
+            parts.append(f"{loc or '(body)'}: {e.get('msg', 'invalid')}")
+        return JSONResponse({"error_code": "InvalidSpec", "message": "; ".join(parts)}, status_code=400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, err: StarletteHTTPException) -> JSONResponse:
+        code = {404: "NotFound", 405: "MethodNotAllowed"}.get(err.status_code, "HTTPError")
+        message = f"no route {request.method} {request.url.path}" if err.status_code in (404, 405) else str(err.detail)
+        return JSONResponse({"error_code": code, "message": message}, status_code=err.status_code)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, err: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return _error(HostError(f"internal error: {type(err).__name__}: {err}"))
+
+    @app.get("/api/v1/health", tags=["host"], summary="Liveness of the host (no token needed)")
+    async def health() -> dict[str, Any]:
+        return {"status": "ok", "version": __version__}
+
+    app.include_router(build_router())
+    if ctx.online is not None:
+        app.router.routes.extend(ctx.online.routes())
+    return app

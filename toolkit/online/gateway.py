@@ -1,0 +1,441 @@
+"""The data-plane gateway: auth, routing, throttling, forwarding to instances, mirroring.
+
+The gateway never parses a scoring body: it forwards the bytes and the ``Content-Type`` to an
+instance over its Unix socket (one pooled :class:`aiohttp.ClientSession` per instance process)
+and relays the instance's answer.  Everything it needs per request is in memory (route tables,
+secrets, slots), so the hot path is a few dictionary lookups, one ``verify`` and one socket
+round trip.
+
+Order of checks, so a caller learns the cheapest truth first: endpoint (404) → credential (401)
+→ deployment (404) → body size (413) → capacity (429, or a bounded wait for a slot) → ready
+instance (503) → the instance's own answer (400/408/415/424 ...), with the gateway's own 408
+as a backstop when an instance does not answer in time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from ..errors import (
+    InvalidInput, NotFound, PayloadTooLarge, RequestTimeout, ToolkitError, TooManyRequests,
+    Unauthorized, Unavailable,
+)
+from .auth import verify
+from .metrics import CONTENT_TYPE_LATEST
+from .router import RouteTable
+from .supervisor import Deployment, Instance
+
+if TYPE_CHECKING:
+    from .service import OnlineService
+
+__all__ = ["Gateway", "TIMEOUT_GRACE_S"]
+
+# The instance enforces request_timeout_ms itself and answers 408 with details; the gateway's
+# deadline is a little later so the instance's answer normally wins and the gateway's own 408
+# only catches an instance that hangs or is too overloaded to answer at all.
+TIMEOUT_GRACE_S = 0.25
+_RETRY_AFTER_S = 1
+_UNKNOWN = "(unknown)"
+
+
+def _json_response(status: int, body: dict[str, Any], headers: dict[str, str]) -> Response:
+    return Response(json.dumps(body).encode(), status_code=status, headers=headers, media_type="application/json")
+
+
+class MethodNotAllowed(ToolkitError):
+    error_code = "MethodNotAllowed"
+    status_code = 405
+
+
+class _Answer(Exception):
+    """Internal: stop handling and answer with this error (carries the chosen deployment)."""
+
+    def __init__(self, err: ToolkitError, deployment: str = "") -> None:
+        self.err = err
+        self.deployment = deployment
+
+
+class Gateway:
+    def __init__(self, service: "OnlineService") -> None:
+        self.svc = service
+        self.metrics = service.metrics
+        self._mirror_tasks: set[asyncio.Task[None]] = set()
+
+    # --- routes --------------------------------------------------------------------------
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/endpoints/{endpoint}/score", self.score, name="online-score"),
+            Route("/endpoints/{endpoint}/invocations", self.score, name="online-invocations"),
+            Route("/endpoints/{endpoint}/swagger.json", self.swagger, name="online-swagger"),
+            Route("/v2/models/{endpoint}/infer", self.v2_infer, name="v2-infer"),
+            Route("/v2/models/{endpoint}/ready", self.v2_model_ready, name="v2-model-ready"),
+            Route("/v2/models/{endpoint}", self.v2_model, name="v2-model"),
+            Route("/v2/health/live", self.v2_live, name="v2-live"),
+            Route("/v2/health/ready", self.v2_ready, name="v2-ready"),
+            Route("/metrics", self.prometheus, name="metrics"),
+        ]
+
+    # --- helpers -------------------------------------------------------------------------
+    @staticmethod
+    def _request_id(request: Request) -> str:
+        rid = request.headers.get("x-request-id")
+        return rid[:200] if rid else uuid.uuid4().hex
+
+    def _error(self, err: ToolkitError, rid: str, deployment: str = "") -> Response:
+        headers = {"X-Request-Id": rid, "X-Deployment": deployment}
+        if isinstance(err, TooManyRequests):
+            headers["Retry-After"] = str(max(1, round(err.retry_after)))
+        return _json_response(err.status_code, err.to_body(), headers)
+
+    @staticmethod
+    def _method(request: Request, allowed: str) -> None:
+        if request.method != allowed:
+            raise _Answer(MethodNotAllowed(f"{request.method} is not allowed here; use {allowed}"))
+
+    def _table(self, endpoint: str, request: Request) -> RouteTable:
+        table = self.svc.tables.get(endpoint)
+        if table is None:
+            raise _Answer(NotFound(f"online endpoint {endpoint!r} does not exist"))
+        if table.auth_mode != "none":
+            try:
+                verify(endpoint, table.auth_mode, request.headers.get("authorization"), table.secrets)
+            except Unauthorized as err:
+                raise _Answer(err) from None
+        return table
+
+    def _deployment(self, table: RouteTable, request: Request) -> tuple[Deployment, bool]:
+        """The deployment to serve this request, and whether the traffic table chose it."""
+        headers = request.headers
+        named = headers.get("x-deployment") or headers.get("azureml-model-deployment")
+        e = table.endpoint
+        if named:
+            dep = self.svc.deployments.get((e, named))
+            if dep is None:
+                raise _Answer(NotFound(f"online endpoint {e!r} has no deployment {named!r}"), named)
+            return dep, False
+        name = table.pick()
+        if name is None:
+            if table.unhealthy:
+                raise _Answer(Unavailable(
+                    f"every deployment with traffic on {e!r} has failed: {table.unhealthy}"))
+            raise _Answer(NotFound(
+                f"online endpoint {e!r} has no deployment with traffic; set its traffic or name a "
+                "deployment with the X-Deployment header"))
+        dep = self.svc.deployments.get((e, name))
+        if dep is None:
+            raise _Answer(Unavailable(f"deployment {name!r} of {e!r} is not running"), name)
+        return dep, True
+
+    async def _body(self, request: Request, dep: Deployment) -> bytes:
+        limit = dep.settings.max_body
+        declared = request.headers.get("content-length")
+        if declared is not None:
+            try:
+                size = int(declared)
+            except ValueError:
+                raise _Answer(InvalidInput(f"invalid Content-Length {declared[:40]!r}"), dep.name) from None
+            if size > limit:
+                raise _Answer(PayloadTooLarge(
+                    f"request body of {size} bytes exceeds max_body_bytes={limit} of deployment {dep.name!r}"), dep.name)
+            return await request.body()
+        # Chunked upload: count while reading, stop at the cap instead of buffering a flood.
+        chunks, total = [], 0
+        async for chunk in request.stream():
+            total += len(chunk)
+            if total > limit:
+                raise _Answer(PayloadTooLarge(
+                    f"request body exceeds max_body_bytes={limit} of deployment {dep.name!r}"), dep.name)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    # --- slots ---------------------------------------------------------------------------
+    async def _acquire(self, dep: Deployment, exclude: Instance | None = None) -> Instance:
+        """A slot on the least-busy ready instance; wait boundedly, or refuse with 429/503."""
+        inst = dep.try_acquire(exclude)
+        if inst is not None:
+            return inst
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + dep.settings.queue_wait_s
+        while True:
+            s = dep.settings
+            n_ready = len(dep.ready)
+            if dep.closed:
+                raise Unavailable(f"deployment {dep.name!r} of {dep.endpoint!r} was removed")
+            if n_ready == 0:
+                if not dep.instances and not dep.pending:
+                    if dep.failed:
+                        raise Unavailable(f"deployment {dep.name!r} has no instance: {dep.failed}")
+                    if self.svc.cold_start(dep):
+                        # Scale from zero: wait for the start (bounded by the load and the timeout).
+                        deadline = max(deadline, loop.time() + s.timeout_s + self.svc.supervisor.startup_timeout_s)
+                    else:
+                        raise Unavailable(f"deployment {dep.name!r} of {dep.endpoint!r} has no instances")
+                elif dep.cold_start is not None and not dep.cold_start.done():
+                    deadline = max(deadline, loop.time() + s.timeout_s + self.svc.supervisor.startup_timeout_s)
+            elif dep.admitted > 2 * s.max_concurrent * n_ready:
+                # Azure's rule: beyond twice the concurrent capacity of the ready instances, refuse
+                # at once rather than let a queue grow that no client would wait for.
+                raise TooManyRequests(
+                    f"deployment {dep.name!r} is over capacity ({n_ready} ready instance(s) x "
+                    f"{s.max_concurrent} concurrent requests); retry later", retry_after=_RETRY_AFTER_S)
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise self._wait_exceeded(dep)
+            fut: asyncio.Future[Instance | None] = loop.create_future()
+            dep.waiters.append(fut)
+            try:
+                async with asyncio.timeout(remaining):
+                    got = await fut
+            except TimeoutError:
+                if fut.done() and not fut.cancelled() and fut.result() is not None:
+                    return fut.result()  # type: ignore[return-value]  # a slot arrived as time ran out
+                raise self._wait_exceeded(dep) from None
+            if got is not None:
+                return got
+            inst = dep.try_acquire()  # woken to look again (the routed set changed)
+            if inst is not None:
+                return inst
+
+    @staticmethod
+    def _wait_exceeded(dep: Deployment) -> ToolkitError:
+        if dep.ready:
+            return TooManyRequests(
+                f"no free slot on deployment {dep.name!r} within max_queue_wait_ms="
+                f"{round(dep.settings.queue_wait_s * 1000)}; retry later", retry_after=_RETRY_AFTER_S)
+        if dep.failed:
+            return Unavailable(f"deployment {dep.name!r} has no ready instance: {dep.failed}")
+        return Unavailable(f"deployment {dep.name!r} of {dep.endpoint!r} has no ready instance")
+
+    async def _send(self, inst: Instance, method: str, path: str, body: bytes | None,
+                    content_type: str | None, rid: str) -> tuple[int, bytes, str | None, str | None]:
+        session = inst.session
+        if session is None:
+            raise aiohttp.ClientConnectionError("instance has no connection pool (restarting)")
+        headers = {"X-Request-Id": rid}
+        if content_type:
+            headers["Content-Type"] = content_type
+        async with session.request(method, "http://instance" + path, data=body, headers=headers) as resp:
+            content = await resp.read()
+            return resp.status, content, resp.headers.get("Content-Type"), resp.headers.get("X-Batch-Size")
+
+    async def _forward(self, dep: Deployment, method: str, path: str, body: bytes | None,
+                       content_type: str | None, rid: str) -> tuple[int, bytes, str | None, str | None]:
+        """Send to an instance; a connection that fails before an answer is retried once elsewhere."""
+        failed: Instance | None = None
+        for attempt in (0, 1):
+            inst = await self._acquire(dep, exclude=failed)
+            try:
+                async with asyncio.timeout(dep.settings.timeout_s + TIMEOUT_GRACE_S):
+                    return await self._send(inst, method, path, body, content_type, rid)
+            except aiohttp.ClientConnectionError:
+                # The instance died (or is restarting) before answering: nothing reached the
+                # caller, so another instance may take it.  Keep it out of routing until its
+                # next probe says otherwise.
+                inst.suspect = True
+                dep.refresh()
+                failed = inst
+                if attempt == 0:
+                    self.metrics.on_retry(dep.endpoint, dep.name)
+                    continue
+                raise Unavailable(f"instance {inst.id} of deployment {dep.name!r} failed before answering") from None
+            except TimeoutError:
+                raise RequestTimeout(
+                    f"deployment {dep.name!r} did not answer within request_timeout_ms="
+                    f"{round(dep.settings.timeout_s * 1000)}") from None
+            finally:
+                dep.release(inst)
+        raise AssertionError("unreachable")
+
+    # --- scoring -------------------------------------------------------------------------
+    async def score(self, request: Request) -> Response:
+        return await self._score(request, "/score")
+
+    async def v2_infer(self, request: Request) -> Response:
+        return await self._score(request, "/v2/infer")
+
+    async def _score(self, request: Request, path: str) -> Response:
+        t0 = time.perf_counter()
+        rid = self._request_id(request)
+        endpoint = request.path_params["endpoint"]
+        label_e, label_d = _UNKNOWN, ""
+        dep: Deployment | None = None
+        try:
+            self._method(request, "POST")
+            if endpoint in self.svc.tables:
+                label_e = endpoint
+            table = self._table(endpoint, request)
+            dep, weighted = self._deployment(table, request)
+            label_d = dep.name
+            body = await self._body(request, dep)
+            ctype = request.headers.get("content-type")
+            dep.admitted += 1
+            dep.stats.touch()
+            gauge = self.metrics.in_flight_gauge(endpoint, dep.name)
+            gauge.inc()
+            try:
+                status, content, rctype, batch = await self._forward(dep, "POST", path, body, ctype, rid)
+            finally:
+                dep.admitted -= 1
+                gauge.dec()
+        except _Answer as ans:
+            return self._finish_error(ans.err, rid, label_e, ans.deployment or label_d, dep, t0)
+        except ToolkitError as err:
+            return self._finish_error(err, rid, label_e, label_d, dep, t0)
+        latency = time.perf_counter() - t0
+        dep.stats.record(status, latency)
+        self.metrics.on_request(endpoint, dep.name, status, latency)
+        if batch:
+            try:
+                self.metrics.on_batch(endpoint, dep.name, int(batch))
+            except ValueError:
+                pass
+        if weighted and table.mirror is not None:
+            mirror = table.mirror_now()
+            if mirror is not None:
+                self._mirror(endpoint, mirror, path, body, ctype, rid)
+        headers = {"X-Deployment": dep.name, "X-Request-Id": rid}
+        if batch:
+            headers["X-Batch-Size"] = batch
+        return Response(content, status_code=status, headers=headers, media_type=rctype or "application/json")
+
+    def _finish_error(self, err: ToolkitError, rid: str, endpoint: str, deployment: str,
+                      dep: Deployment | None, t0: float) -> Response:
+        latency = time.perf_counter() - t0
+        if dep is not None:
+            dep.stats.record(err.status_code, latency)
+        self.metrics.on_request(endpoint, deployment, err.status_code, latency if dep is not None else None)
+        return self._error(err, rid, deployment)
+
+    # --- mirroring -----------------------------------------------------------------------
+    def _mirror(self, endpoint: str, name: str, path: str, body: bytes, ctype: str | None, rid: str) -> None:
+        mdep = self.svc.deployments.get((endpoint, name))
+        if mdep is None:
+            return
+        inst = mdep.try_acquire()
+        if inst is None:
+            # Shadow traffic never queues and never wakes a scaled-to-zero deployment.
+            mdep.stats.mirror_dropped += 1
+            return
+        task = asyncio.get_running_loop().create_task(self._mirror_send(mdep, inst, path, body, ctype, rid))
+        self._mirror_tasks.add(task)
+        task.add_done_callback(self._mirror_tasks.discard)
+
+    async def _mirror_send(self, mdep: Deployment, inst: Instance, path: str, body: bytes,
+                           ctype: str | None, rid: str) -> None:
+        status = 599
+        try:
+            async with asyncio.timeout(mdep.settings.timeout_s + TIMEOUT_GRACE_S):
+                status, _, _, _ = await self._send(inst, "POST", path, body, ctype, rid + "-mirror")
+        except (aiohttp.ClientError, OSError):
+            status = 503
+        except TimeoutError:
+            status = 408
+        except Exception:  # a shadow request must never surface anywhere but its metrics
+            status = 500
+        finally:
+            mdep.release(inst)
+        mdep.stats.mirrored += 1
+        if status >= 400:
+            mdep.stats.errors[status] = mdep.stats.errors.get(status, 0) + 1
+        self.metrics.on_mirror(mdep.endpoint, mdep.name, status)
+
+    # --- swagger and V2 metadata ---------------------------------------------------------
+    def _described(self, table: RouteTable, request: Request) -> Deployment:
+        named = request.headers.get("x-deployment") or request.headers.get("azureml-model-deployment")
+        name = named or table.primary()
+        if name is None:
+            # No traffic yet: describe the only deployment if there is exactly one.
+            names = [d for (e, d) in self.svc.deployments if e == table.endpoint]
+            name = names[0] if len(names) == 1 else None
+        dep = self.svc.deployments.get((table.endpoint, name)) if name else None
+        if dep is None:
+            raise _Answer(NotFound(f"online endpoint {table.endpoint!r} has no deployment to describe"
+                                   + (f" named {name!r}" if name else "")))
+        return dep
+
+    async def swagger(self, request: Request) -> Response:
+        rid = self._request_id(request)
+        try:
+            self._method(request, "GET")
+            endpoint = request.path_params["endpoint"]
+            table = self._table(endpoint, request)
+            dep = self._described(table, request)
+            doc = await self.svc.swagger_document(table, dep)
+        except _Answer as ans:
+            return self._error(ans.err, rid, ans.deployment)
+        except ToolkitError as err:
+            return self._error(err, rid)
+        return Response(doc, media_type="application/json", headers={"X-Deployment": dep.name, "X-Request-Id": rid})
+
+    async def v2_model(self, request: Request) -> Response:
+        rid = self._request_id(request)
+        try:
+            self._method(request, "GET")
+            table = self._table(request.path_params["endpoint"], request)
+            dep = self._described(table, request)
+            dep.admitted += 1
+            try:
+                status, content, ctype, _ = await self._forward(dep, "GET", "/v2/model", None, None, rid)
+            finally:
+                dep.admitted -= 1
+        except _Answer as ans:
+            return self._error(ans.err, rid, ans.deployment)
+        except ToolkitError as err:
+            return self._error(err, rid)
+        if status == 200:
+            # The instance knows its deployment, not the endpoint the client addressed.
+            try:
+                meta = json.loads(content)
+                if isinstance(meta, dict):
+                    meta["name"] = table.endpoint
+                    meta.setdefault("versions", [])
+                    content = json.dumps(meta).encode()
+            except ValueError:
+                pass
+        return Response(content, status_code=status, media_type=ctype or "application/json",
+                        headers={"X-Deployment": dep.name, "X-Request-Id": rid})
+
+    async def v2_model_ready(self, request: Request) -> Response:
+        rid = self._request_id(request)
+        try:
+            self._method(request, "GET")
+            table = self._table(request.path_params["endpoint"], request)
+            named = request.headers.get("x-deployment") or request.headers.get("azureml-model-deployment")
+            names = [named] if named else list(table.live)
+            if not names:
+                raise _Answer(NotFound(f"online endpoint {table.endpoint!r} has no deployment with traffic"))
+            not_ready = [n for n in names if not self.svc.serving(table.endpoint, n)]
+            if not_ready:
+                raise _Answer(Unavailable(f"not ready: {', '.join(sorted(not_ready))}"))
+        except _Answer as ans:
+            return self._error(ans.err, rid, ans.deployment)
+        return _json_response(200, {"name": table.endpoint, "ready": True}, {"X-Request-Id": rid})
+
+    async def v2_live(self, request: Request) -> Response:
+        return _json_response(200, {"live": True}, {"X-Request-Id": self._request_id(request)})
+
+    async def v2_ready(self, request: Request) -> Response:
+        rid = self._request_id(request)
+        not_ready = [f"{e}/{d}" for e, t in self.svc.tables.items() for d in t.live if not self.svc.serving(e, d)]
+        if not_ready:
+            return self._error(Unavailable(f"not ready: {', '.join(sorted(not_ready))}"), rid)
+        return _json_response(200, {"ready": True}, {"X-Request-Id": rid})
+
+    async def prometheus(self, request: Request) -> Response:
+        return Response(self.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    async def close(self) -> None:
+        for task in list(self._mirror_tasks):
+            task.cancel()
+        if self._mirror_tasks:
+            await asyncio.gather(*self._mirror_tasks, return_exceptions=True)
+

@@ -1,0 +1,387 @@
+"""One online deployment instance: a separate OS process hosting one model.
+
+Started by the supervisor as::
+
+    python -m toolkit.online.instance --uds /path/to.sock --config /path/config.json
+    python -m toolkit.online.instance --port 5099 --config config.json      # tests, benchmarks
+
+config.json (unknown keys are ignored, so the supervisor may add some):
+
+=====================================  ==========================================================
+``endpoint``                           endpoint name (V2 ``model_name``, log lines)
+``deployment``                         deployment name
+``instance_id``                        this instance's id (log lines, ``X-Instance-Id``)
+``model_path``                         local MLflow model folder (the host downloaded it)
+``model_uri``                          the pinned URI, e.g. ``models:/churn/1`` (V2 version)
+``code``                               folder of the scoring script, or null
+``scoring_script``                     script file name inside ``code`` (or a path), or null
+``batching``                           ``{"max_batch_size": 64, "max_batch_wait_ms": 0}``
+``request_timeout_ms``                 queue + predict time limit per request (default 5000)
+``max_concurrent_requests_per_instance``  requests in flight before 429 (default 16)
+``max_body_bytes``                     larger bodies get 413 (default 20 MiB)
+``max_stuck_predictions``              runaway predictions that make /health/live fail (2)
+=====================================  ==========================================================
+
+Routes (a raw ASGI app: no framework routing, nothing per request that is not needed):
+
+* ``POST /score`` (alias ``/invocations``): any body :mod:`toolkit.online.protocol` accepts;
+  answers ``{"predictions": ...}`` or ``{"error_code", "message"}`` with the status of
+  :mod:`toolkit.errors`.  Headers: ``X-Batch-Size`` (requests in the predict call that served
+  this one), ``X-Batch-Rows`` (rows in it), ``X-Instance-Id``; ``X-Request-Id`` is echoed.
+* ``POST /v2/infer``: Open Inference Protocol request and response.
+* ``GET /v2/model``: V2 model metadata from the signature.
+* ``GET /health/live``: 200 unless too many predictions are stuck (then 503: restart me).
+* ``GET /health/ready``: 200 once the model is loaded (503 before, and when not live).
+* ``GET /stats``: JSON counters (requests, errors by status, in flight, batches, rows, batch size
+  histograms, predict seconds, model load seconds, runaway/stuck predictions).
+
+A model that fails to load makes the process print the loader's full message to stderr, then a
+last line ``MODEL_LOAD_FAILED: <message>``, and exit with code 3.  Stderr gets one line per
+startup, shutdown and error; never a request body or header value.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+from ..errors import (
+    HostError,
+    PayloadTooLarge,
+    ToolkitError,
+    TooManyRequests,
+    Unavailable,
+    InvalidInput,
+)
+from .protocol import ParsedInput, dumps
+from .scorer import BatchStats, MicroBatcher, Scorer
+
+__all__ = ["InstanceConfig", "InstanceApp", "main", "LOAD_FAILED_PREFIX", "LOAD_FAILED_EXIT_CODE"]
+
+LOAD_FAILED_PREFIX = "MODEL_LOAD_FAILED: "
+LOAD_FAILED_EXIT_CODE = 3
+_OFFLOAD_BYTES = 1 << 20   # parse bodies bigger than this off the event loop
+_OFFLOAD_ROWS = 5000       # format outputs bigger than this off the event loop
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+@dataclass
+class InstanceConfig:
+    model_path: str
+    endpoint: str = ""
+    deployment: str = ""
+    instance_id: str = ""
+    model_uri: str | None = None
+    code: str | None = None
+    scoring_script: str | None = None
+    max_batch_size: int = 64
+    max_batch_wait_ms: float = 0.0
+    request_timeout_ms: int = 5000
+    max_concurrent_requests_per_instance: int = 16
+    max_body_bytes: int = 20 * 1024 * 1024
+    max_stuck_predictions: int = 2
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "InstanceConfig":
+        if not d.get("model_path"):
+            raise InvalidInput("instance config needs 'model_path'")
+        batching = d.get("batching") or {}
+        known = {"model_path", "endpoint", "deployment", "instance_id", "model_uri", "code", "scoring_script",
+                 "request_timeout_ms", "max_concurrent_requests_per_instance", "max_body_bytes", "max_stuck_predictions"}
+        cfg = cls(**{k: v for k, v in d.items() if k in known and v is not None})
+        cfg.max_batch_size = int(batching.get("max_batch_size", cfg.max_batch_size))
+        cfg.max_batch_wait_ms = float(batching.get("max_batch_wait_ms", cfg.max_batch_wait_ms))
+        cfg.extra = {k: v for k, v in d.items() if k not in known and k != "batching"}
+        return cfg
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> "InstanceConfig":
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+    @property
+    def model_version(self) -> str | None:
+        uri = self.model_uri or ""
+        if uri.startswith("models:/"):
+            return uri[len("models:/"):].partition("/")[2] or None
+        return None
+
+
+class _Disconnected(Exception):
+    pass
+
+
+_JSON = (b"content-type", b"application/json")
+
+
+class InstanceApp:
+    """The ASGI application of one instance (see the module docstring for the routes)."""
+
+    def __init__(self, config: InstanceConfig, log: Callable[[str], None] | None = None) -> None:
+        self.config = config
+        self.scorer: Scorer | None = None
+        self.batcher: MicroBatcher | None = None
+        self.batch_stats = BatchStats()
+        self.load_error: str | None = None
+        self.server: Any = None  # the uvicorn.Server, so a failed load can stop it
+        self.started = time.time()
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.requests = 0
+        self.responses: dict[str, int] = {}
+        self.errors: dict[str, int] = {}
+        self._log_fn = log
+        self._id_header = (b"x-instance-id", (config.instance_id or str(os.getpid())).encode())
+        self._timeout = config.request_timeout_ms / 1000.0
+
+    # --- logging -------------------------------------------------------------------------
+    def log(self, msg: str) -> None:
+        line = f"{time.strftime('%Y-%m-%dT%H:%M:%S')} instance {self.config.endpoint}/{self.config.deployment}/{self.config.instance_id or os.getpid()}: {msg}"
+        if self._log_fn is not None:
+            self._log_fn(line)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+    # --- model loading -------------------------------------------------------------------
+    @property
+    def ready(self) -> bool:
+        return self.scorer is not None and self.batcher is not None and self.batcher.healthy
+
+    async def _load(self) -> None:
+        cfg = self.config
+        loop = asyncio.get_running_loop()
+        try:
+            scorer = await loop.run_in_executor(None, lambda: Scorer.load(
+                cfg.model_path, code=cfg.code, scoring_script=cfg.scoring_script,
+                name=cfg.endpoint or None, version=cfg.model_version or cfg.deployment or None,
+            ))
+        except BaseException as err:  # noqa: BLE001 - anything at all means the instance is useless
+            self.load_error = f"{getattr(err, 'message', None) or err}"
+            traceback.print_exception(err, file=sys.stderr)
+            self.log(f"model load failed: {self.load_error}")
+            if self.server is not None:
+                self.server.should_exit = True
+            return
+        self.batcher = MicroBatcher(
+            scorer.predict, max_batch_size=cfg.max_batch_size if scorer.batchable else 1,
+            max_batch_wait_ms=cfg.max_batch_wait_ms, timeout_s=self._timeout,
+            max_stuck=cfg.max_stuck_predictions, stats=self.batch_stats,
+        )
+        self.batcher.start()
+        self.scorer = scorer
+        self.log(f"ready: model {cfg.model_uri or cfg.model_path} ({scorer.flavor}) loaded in {scorer.load_seconds:.2f}s, pid {os.getpid()}")
+
+    # --- ASGI ----------------------------------------------------------------------------
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            msg = await receive()
+            if msg["type"] == "lifespan.startup":
+                self._load_task = asyncio.get_running_loop().create_task(self._load())
+                self.log(f"starting (pid {os.getpid()}), loading the model")
+                await send({"type": "lifespan.startup.complete"})
+            elif msg["type"] == "lifespan.shutdown":
+                if self.batcher is not None:
+                    await self.batcher.close()
+                if self.load_error is None:
+                    self.log(f"stopped after {self.requests} requests")
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope["path"]
+        method: str = scope["method"]
+        if path in ("/score", "/invocations", "/v2/infer"):
+            if method != "POST":
+                await self._send(send, 405, dumps({"error_code": "MethodNotAllowed", "message": f"{path} takes POST"}))
+                return
+            await self._score(scope, receive, send, v2=path == "/v2/infer")
+            return
+        if method not in ("GET", "HEAD"):
+            await self._send(send, 405, dumps({"error_code": "MethodNotAllowed", "message": f"{path} takes GET"}))
+            return
+        if path == "/health/live":
+            ok = self.batcher is None or self.batcher.healthy
+            await self._send(send, 200 if ok else 503, dumps({"status": "live" if ok else "stuck"}))
+        elif path in ("/health/ready", "/ping", "/health"):
+            ok = self.ready
+            await self._send(send, 200 if ok else 503, dumps({"status": "ready" if ok else ("loading" if self.scorer is None else "stuck")}))
+        elif path == "/stats":
+            await self._send(send, 200, dumps(self.stats()))
+        elif path == "/v2/model":
+            if self.scorer is None:
+                await self._error(send, Unavailable("the model is still loading"), path)
+            else:
+                await self._send(send, 200, dumps(self.scorer.v2_metadata()))
+        else:
+            await self._send(send, 404, dumps({"error_code": "NotFound", "message": f"no route {method} {path}"}))
+
+    async def _score(self, scope: Scope, receive: Receive, send: Send, v2: bool) -> None:
+        self.requests += 1
+        headers = dict(scope["headers"])
+        extra = [self._id_header]
+        rid = headers.get(b"x-request-id")
+        if rid is not None:
+            extra.append((b"x-request-id", rid))
+        scorer, batcher = self.scorer, self.batcher
+        if scorer is None or batcher is None:
+            await self._error(send, Unavailable("the model is still loading" if self.load_error is None else "the model failed to load"), scope["path"], extra)
+            return
+        if self.in_flight >= self.config.max_concurrent_requests_per_instance:
+            await self._error(send, TooManyRequests(
+                f"this instance already has {self.in_flight} requests in flight "
+                f"(max_concurrent_requests_per_instance={self.config.max_concurrent_requests_per_instance})"), scope["path"], extra)
+            return
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            body = await self._read_body(headers, receive)
+            ctype = headers.get(b"content-type")
+            content_type = ctype.decode("latin-1") if ctype is not None else None
+            parse: Callable[[], ParsedInput] = (lambda: scorer.parse_v2(body)) if v2 else (lambda: scorer.parse(body, content_type))
+            if len(body) > _OFFLOAD_BYTES:
+                inp = await asyncio.get_running_loop().run_in_executor(None, parse)
+            else:
+                inp = parse()
+            result = await batcher.submit(inp, self._timeout)
+            fmt: Callable[[], bytes] = (lambda: scorer.v2_body(result.preds, inp.request_id)) if v2 else (lambda: scorer.body(result.preds))
+            if inp.rows > _OFFLOAD_ROWS:
+                out = await asyncio.get_running_loop().run_in_executor(None, fmt)
+            else:
+                out = fmt()
+            extra.append((b"x-batch-size", str(result.batch_requests).encode()))
+            extra.append((b"x-batch-rows", str(result.batch_rows).encode()))
+            await self._send(send, 200, out, extra)
+        except _Disconnected:
+            self._count("499")
+        except ToolkitError as err:
+            await self._error(send, err, scope["path"], extra)
+        except Exception as err:  # a bug of ours: answer, log, stay up
+            await self._error(send, HostError(f"the instance failed: {type(err).__name__}: {err}"), scope["path"], extra)
+        finally:
+            self.in_flight -= 1
+
+    async def _read_body(self, headers: dict[bytes, bytes], receive: Receive) -> bytes:
+        limit = self.config.max_body_bytes
+        declared = headers.get(b"content-length")
+        if declared is not None:
+            try:
+                n = int(declared)
+            except ValueError:
+                raise InvalidInput("the Content-Length header is not a number") from None
+            if n > limit:
+                raise PayloadTooLarge(f"the body has {n} bytes; this deployment accepts at most {limit} (max_body_bytes)")
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            msg = await receive()
+            if msg["type"] == "http.disconnect":
+                raise _Disconnected()
+            chunk = msg.get("body", b"")
+            if chunk:
+                size += len(chunk)
+                if size > limit:  # chunked or lying Content-Length: stop reading here
+                    raise PayloadTooLarge(f"the body exceeds {limit} bytes (max_body_bytes)")
+                chunks.append(chunk)
+            if not msg.get("more_body", False):
+                break
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    def _count(self, status: str) -> None:
+        self.responses[status] = self.responses.get(status, 0) + 1
+
+    async def _send(self, send: Send, status: int, body: bytes, extra: list[tuple[bytes, bytes]] | None = None) -> None:
+        self._count(str(status))
+        headers = [_JSON, (b"content-length", str(len(body)).encode())]
+        if extra:
+            headers.extend(extra)
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _error(self, send: Send, err: ToolkitError, path: str, extra: list[tuple[bytes, bytes]] | None = None) -> None:
+        status = err.status_code
+        self.errors[str(status)] = self.errors.get(str(status), 0) + 1
+        extra = list(extra or [])
+        if isinstance(err, TooManyRequests):
+            extra.append((b"retry-after", str(max(1, round(err.retry_after))).encode()))
+        # Client errors may quote input values, so only their code and column go to the log.
+        where = f" column={err.details['column']!r}" if isinstance(err.details.get("column"), str) else ""
+        detail = f": {err.message.splitlines()[0][:300]}" if status >= 424 or status in (408, 413, 415) else ""
+        self.log(f"error {status} {err.error_code} on {path}{where}{detail}")
+        await self._send(send, status, dumps(err.to_body()), extra)
+
+    def stats(self) -> dict[str, Any]:
+        s: dict[str, Any] = {
+            "endpoint": self.config.endpoint, "deployment": self.config.deployment,
+            "instance_id": self.config.instance_id, "pid": os.getpid(),
+            "ready": self.ready, "live": self.batcher is None or self.batcher.healthy,
+            "uptime_seconds": round(time.time() - self.started, 3),
+            "model_load_seconds": round(self.scorer.load_seconds, 3) if self.scorer else None,
+            "requests": self.requests, "in_flight": self.in_flight, "max_in_flight": self.max_in_flight,
+            "queued": self.batcher.queued if self.batcher else 0,
+            "responses_by_status": dict(sorted(self.responses.items())),
+            "errors_by_status": dict(sorted(self.errors.items())),
+        }
+        s.update(self.batch_stats.to_dict())
+        return s
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m toolkit.online.instance", description="Host one model for an online deployment.")
+    where = ap.add_mutually_exclusive_group(required=True)
+    where.add_argument("--uds", help="Unix socket path to listen on")
+    where.add_argument("--port", type=int, help="TCP port on --host (tests, benchmarks)")
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--config", required=True, help="instance config.json (see the module docstring)")
+    args = ap.parse_args(argv)
+
+    try:
+        config = InstanceConfig.load(args.config)
+    except Exception as err:
+        msg = f"cannot read instance config {args.config}: {err}"
+        print(msg, file=sys.stderr)
+        print(LOAD_FAILED_PREFIX + msg, file=sys.stderr, flush=True)
+        return 2
+    import uvicorn
+
+    app = InstanceApp(config)
+    kwargs: dict[str, Any] = {}
+    if args.uds:
+        sock = Path(args.uds)
+        if sock.is_socket():  # a stale socket of a previous instance
+            sock.unlink()
+        kwargs["uds"] = str(sock)
+    else:
+        kwargs.update(host=args.host, port=args.port)
+    uconfig = uvicorn.Config(
+        app, loop="uvloop", http="httptools", lifespan="on", access_log=False, log_level="warning",
+        timeout_graceful_shutdown=5, server_header=False, date_header=False, **kwargs,
+    )
+    server = uvicorn.Server(uconfig)
+    app.server = server
+    server.run()
+    if app.load_error is not None:
+        print(LOAD_FAILED_PREFIX + " ".join(app.load_error.split()), file=sys.stderr, flush=True)
+        return LOAD_FAILED_EXIT_CODE
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

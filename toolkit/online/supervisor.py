@@ -1,0 +1,606 @@
+"""Instance processes: spawn, probe, restart, stop; and the deployment that groups them.
+
+Each instance is its own OS process (``python -m toolkit.online.instance --uds S --config C``)
+with its output in ``logs/<endpoint>/<deployment>/<instance>.log``.  The supervisor
+
+* spawns it from the event-loop thread (PR_SET_PDEATHSIG fires when the *spawning thread* dies,
+  so spawning from a short-lived worker thread would kill instances at random),
+* probes ``/health/ready`` (gates traffic) and ``/health/live`` (restarts after
+  ``failure_threshold`` consecutive failures) over the instance's Unix socket,
+* restarts an instance that exits, with exponential back-off, unless its model failed to load
+  (``MODEL_LOAD_FAILED: <message>`` as the last log line): restarting cannot fix that, so the
+  instance is Failed and the deployment reports the loader's message,
+* watches resident memory and CPU once per monitor interval; an instance over its instance
+  type's memory is killed and restarted (``MemoryLimitExceeded``).
+
+A :class:`Deployment` holds the routed instances, the per-instance in-flight slots and the FIFO
+of requests waiting for a slot (the gateway's bounded queue).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import aiohttp
+import psutil
+
+from ..specs import OnlineDeployment, Probe
+from .resources import MIB, Compute, CpuAllocator, make_preexec, thread_env, tree_rss
+from .stats import DeploymentStats
+
+__all__ = [
+    "Instance",
+    "Deployment",
+    "Supervisor",
+    "Settings",
+    "Generation",
+    "STARTING",
+    "READY",
+    "NOT_READY",
+    "DRAINING",
+    "RESTARTING",
+    "STOPPED",
+    "FAILED",
+    "LOAD_FAILED_MARK",
+]
+
+STARTING, READY, NOT_READY, DRAINING, RESTARTING, STOPPED, FAILED = (
+    "Starting", "Ready", "NotReady", "Draining", "Restarting", "Stopped", "Failed",
+)
+LOAD_FAILED_MARK = "MODEL_LOAD_FAILED:"
+_BACKOFF_BASE_S = 1.0
+_BACKOFF_MAX_S = 30.0
+_STABLE_S = 60.0            # ready this long: the next crash starts the back-off from the base again
+_STOP_GRACE_S = 5.0
+_MAX_EARLY_EXITS = 3        # exits before the first ready: then the instance is Failed, not retried
+_UDS_MAX = 100              # sun_path is 108 bytes on Linux; keep a margin
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Request settings of a deployment, in the units the gateway uses."""
+
+    max_concurrent: int
+    queue_wait_s: float
+    timeout_s: float
+    max_body: int
+
+    @classmethod
+    def of(cls, spec: OnlineDeployment) -> "Settings":
+        rs = spec.request_settings
+        return cls(
+            max_concurrent=rs.max_concurrent_requests_per_instance, queue_wait_s=rs.max_queue_wait_ms / 1000.0,
+            timeout_s=rs.request_timeout_ms / 1000.0, max_body=rs.max_body_bytes,
+        )
+
+
+@dataclass(frozen=True)
+class Generation:
+    """What a set of instances runs: one version of the deployment spec and its resolved model.
+    An update starts instances of a new generation beside the old ones, so an old instance
+    that restarts mid-update still comes back with the old model and settings."""
+
+    spec: OnlineDeployment
+    compute: Compute
+    model_uri: str
+    model_path: str
+
+    @property
+    def settings(self) -> Settings:
+        return Settings.of(self.spec)
+
+
+class Instance:
+    """One instance process slot; survives restarts of its process."""
+
+    def __init__(self, dep: "Deployment", gen: Generation, instance_id: str, sock: Path, log: Path,
+                 cpus: list[int]) -> None:
+        self.dep = dep
+        self.gen = gen
+        self.id = instance_id
+        self.sock = sock
+        self.log = log
+        self.cpus = cpus
+        self.state = STARTING
+        self.restarts = 0
+        self.pid: int | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.ps: psutil.Process | None = None
+        self.session: aiohttp.ClientSession | None = None
+        self.inflight = 0
+        self.started_at: float | None = None      # wall clock, for show
+        self.ready_at: float | None = None
+        self.exit_code: int | None = None
+        self.load_error: str | None = None
+        self.kill_reason: str | None = None
+        self.stopping = False
+        self.suspect = False                      # a connection to it failed; out of routing until a probe passes
+        self.cpu_percent = 0.0
+        self.rss = 0
+        self.task: asyncio.Task[None] | None = None
+        self.ever_ready = asyncio.Event()
+        self.settled = asyncio.Event()            # ready once, or failed for good
+        self._exited = asyncio.Event()
+        self._log_offset = 0
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.returncode is None and not self._exited.is_set()
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "pid": self.pid, "state": self.state, "restarts": self.restarts,
+            "rss_mib": round(self.rss / MIB, 1), "cpu_percent": round(self.cpu_percent, 1),
+            "started_at": self.started_at, "ready_at": self.ready_at, "in_flight": self.inflight,
+            "cpus": self.cpus, "exit_code": self.exit_code, "log": str(self.log),
+            **({"message": self.load_error} if self.load_error else {}),
+        }
+
+
+class Deployment:
+    """The live side of one online deployment: instances, slots, waiters, stats."""
+
+    def __init__(self, endpoint: str, name: str, gen: Generation) -> None:
+        self.endpoint = endpoint
+        self.name = name
+        self.gen = gen
+        self.settings = gen.settings
+        self.instances: list[Instance] = []     # routed (the current generation)
+        self.retired: list[Instance] = []       # draining or being stopped
+        self.pending: list[Instance] = []       # next generation, starting during an update
+        self.ready: list[Instance] = []         # the routed instances that are Ready
+        self.waiters: deque[asyncio.Future[Instance | None]] = deque()
+        self.admitted = 0                       # requests queued or in flight (Azure's 429 rule)
+        self.stats = DeploymentStats()
+        self.failed: str | None = None          # the message that made the deployment Failed
+        self.lock = asyncio.Lock()              # one structural change (deploy/scale/stop) at a time
+        self.target = gen.spec.instance_count   # instance count the autoscaler or the spec asks for
+        self.cold_start: asyncio.Task[Any] | None = None
+        self.closed = False
+        self._next_index = 0
+
+    # --- slots (hot path: no awaits, no allocation beyond the loop) ------------------------
+    def refresh(self) -> None:
+        self.ready = [i for i in self.instances if i.state == READY and not i.suspect]
+        if self.ready and self.waiters:
+            self.wake()
+
+    def try_acquire(self, exclude: Instance | None = None) -> Instance | None:
+        best: Instance | None = None
+        limit = self.settings.max_concurrent
+        for inst in self.ready:
+            if inst.inflight < limit and inst is not exclude and (best is None or inst.inflight < best.inflight):
+                best = inst
+        if best is not None:
+            best.inflight += 1
+        return best
+
+    def release(self, inst: Instance) -> None:
+        inst.inflight -= 1
+        if self.waiters:
+            self.wake()
+
+    def wake(self) -> None:
+        """Hand free slots to waiters in arrival order."""
+        while self.waiters:
+            fut = self.waiters[0]
+            if fut.done():
+                self.waiters.popleft()
+                continue
+            inst = self.try_acquire()
+            if inst is None:
+                return
+            self.waiters.popleft()
+            fut.set_result(inst)
+
+    def reroute_waiters(self) -> None:
+        """Wake every waiter with None: "look again" (the routed set changed, or it is gone)."""
+        while self.waiters:
+            fut = self.waiters.popleft()
+            if not fut.done():
+                fut.set_result(None)
+
+    @property
+    def spec(self) -> OnlineDeployment:
+        return self.gen.spec
+
+    def switch(self, gen: Generation, instances: list[Instance]) -> list[Instance]:
+        """Route to ``instances`` (of ``gen``) from now on; return the instances they replace."""
+        old = self.instances
+        self.gen, self.settings, self.instances = gen, gen.settings, instances
+        self.pending = [i for i in self.pending if i not in instances]
+        self.retired.extend(old)
+        self.refresh()
+        return old
+
+    def all_instances(self) -> list[Instance]:
+        return [*self.instances, *self.pending, *self.retired]
+
+    def next_index(self) -> int:
+        used = {i.id for i in self.all_instances()}
+        while f"{self.name}-{self._next_index}" in used:
+            self._next_index += 1
+        n = self._next_index
+        self._next_index += 1
+        return n
+
+
+EventFn = Callable[..., None]
+
+
+def _tail_text(path: Path, offset: int, limit: int = 65536) -> str:
+    try:
+        with open(path, "rb") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            fh.seek(max(offset, size - limit))
+            return fh.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def load_failure(text: str) -> str | None:
+    """The loader's message if the instance reported MODEL_LOAD_FAILED."""
+    for line in reversed(text.splitlines()):
+        line = line.strip()
+        if line.startswith(LOAD_FAILED_MARK):
+            return line[len(LOAD_FAILED_MARK):].strip() or "the model failed to load"
+    return None
+
+
+class Supervisor:
+    """Owns instance processes.  All methods run on the event loop thread."""
+
+    def __init__(
+        self, *, logs: Path, run_dir: Path, event: EventFn, command: list[str] | None = None,
+        allocator: CpuAllocator | None = None, monitor_interval_s: float = 1.0,
+        startup_timeout_s: float = 600.0, on_change: Callable[[Deployment], None] | None = None,
+    ) -> None:
+        self.logs = logs
+        self.run_dir = run_dir
+        self.event = event
+        self.command = command or [sys.executable, "-m", "toolkit.online.instance"]
+        self.allocator = allocator or CpuAllocator()
+        self.monitor_interval_s = monitor_interval_s
+        self.startup_timeout_s = startup_timeout_s
+        self.on_change = on_change or (lambda dep: None)
+        self.deployments: Callable[[], Iterable[Deployment]] = lambda: ()
+        self._monitor: asyncio.Task[None] | None = None
+
+    # --- paths ---------------------------------------------------------------------------
+    def _sock_path(self, dep: Deployment, instance_id: str) -> Path:
+        digest = hashlib.sha1(f"{dep.endpoint}/{dep.name}/{instance_id}".encode()).hexdigest()[:12]
+        base = self.run_dir
+        if len(str(base / (digest + ".sock"))) > _UDS_MAX:
+            # Deep workspace folders (pytest's tmp_path) overflow sun_path; use a short private dir.
+            tag = hashlib.sha1(str(self.run_dir).encode()).hexdigest()[:8]
+            base = Path(tempfile.gettempdir()) / f"ept-{os.getuid()}-{tag}"
+        base.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return base / f"{digest}.sock"
+
+    def new_instance(self, dep: Deployment, gen: Generation | None = None) -> Instance:
+        gen = gen or dep.gen
+        instance_id = f"{dep.name}-{dep.next_index()}"
+        log = self.logs / dep.endpoint / dep.name / f"{instance_id}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        return Instance(dep, gen, instance_id, self._sock_path(dep, instance_id), log,
+                        self.allocator.allocate(gen.compute))
+
+    # --- lifecycle -----------------------------------------------------------------------
+    def launch(self, inst: Instance) -> None:
+        """Start supervising ``inst`` (spawn now, restart on exit until stopped)."""
+        inst.task = asyncio.get_running_loop().create_task(self._run(inst), name=f"instance {inst.id}")
+
+    def _config(self, inst: Instance) -> Path:
+        dep, gen = inst.dep, inst.gen
+        spec = gen.spec
+        rs = spec.request_settings
+        cc = spec.code_configuration
+        cfg = {
+            "endpoint": dep.endpoint, "deployment": dep.name, "instance_id": inst.id,
+            "model_path": gen.model_path, "model_uri": gen.model_uri,
+            "code": cc.code if cc else None, "scoring_script": cc.scoring_script if cc else None,
+            "batching": spec.batching.model_dump(),
+            "request_timeout_ms": rs.request_timeout_ms,
+            "max_concurrent_requests_per_instance": rs.max_concurrent_requests_per_instance,
+            "max_body_bytes": rs.max_body_bytes,
+        }
+        path = inst.sock.with_suffix(".json")
+        path.write_text(json.dumps(cfg))
+        return path
+
+    def _spawn(self, inst: Instance) -> None:
+        gen = inst.gen
+        cfg = self._config(inst)
+        try:
+            inst.sock.unlink()
+        except FileNotFoundError:
+            pass
+        env = dict(os.environ)
+        env.update(gen.spec.environment_variables)
+        env.update(thread_env(gen.compute))
+        env["PYTHONUNBUFFERED"] = "1"
+        with open(inst.log, "ab") as log:
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+            log.write(f"--- {stamp} starting {inst.id} (restart {inst.restarts}) cpus={inst.cpus}\n".encode())
+            log.flush()
+            inst._log_offset = log.tell()
+            proc = subprocess.Popen(
+                [*self.command, "--uds", str(inst.sock), "--config", str(cfg)],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
+                preexec_fn=make_preexec(inst.cpus), close_fds=True,
+            )
+        inst.proc, inst.pid = proc, proc.pid
+        inst.started_at, inst.ready_at, inst.exit_code, inst.kill_reason = time.time(), None, None, None
+        inst.rss, inst.cpu_percent, inst.suspect = 0, 0.0, False
+        try:
+            inst.ps = psutil.Process(proc.pid)
+            inst.ps.cpu_percent(None)  # primes the interval
+        except psutil.Error:
+            inst.ps = None
+        inst._exited = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        exited = inst._exited
+
+        def wait() -> None:
+            proc.wait()
+            try:
+                loop.call_soon_threadsafe(exited.set)
+            except RuntimeError:  # loop closed: host shutting down
+                pass
+
+        threading.Thread(target=wait, name=f"wait-{inst.id}", daemon=True).start()
+        # Connections to an instance are pooled for keep-alive; a new process needs a fresh pool.
+        inst.session = aiohttp.ClientSession(
+            connector=aiohttp.UnixConnector(path=str(inst.sock), limit=gen.settings.max_concurrent + 8),
+            auto_decompress=False, skip_auto_headers=("User-Agent", "Accept-Encoding"),
+        )
+
+    async def _close_session(self, inst: Instance) -> None:
+        if inst.session is not None:
+            s, inst.session = inst.session, None
+            await s.close()
+
+    def _set_state(self, inst: Instance, state: str) -> None:
+        if inst.state != state:
+            inst.state = state
+            inst.dep.refresh()
+            self.on_change(inst.dep)
+
+    async def _probe(self, inst: Instance, path: str, probe: Probe) -> bool:
+        session = inst.session
+        if session is None:
+            return False
+        try:
+            async with asyncio.timeout(probe.timeout):
+                async with session.get(f"http://instance{path}") as resp:
+                    await resp.read()
+                    return resp.status == 200
+        except (aiohttp.ClientError, OSError, TimeoutError):
+            return False
+
+    async def _run(self, inst: Instance) -> None:
+        dep = inst.dep
+        backoff = _BACKOFF_BASE_S
+        early_exits = 0
+        scope = {"endpoint": dep.endpoint, "deployment": dep.name}
+        while not inst.stopping:
+            self._spawn(inst)
+            self._set_state(inst, STARTING)
+            self.event("InstanceStarted", f"{inst.id} started (pid {inst.pid}, cpus {inst.cpus})", **scope)
+            try:
+                await self._watch(inst)
+            finally:
+                if inst.alive:  # cancelled while running: do not leave an orphan
+                    self._kill(inst, signal.SIGKILL)
+                await self._close_session(inst)
+            code = inst.proc.returncode if inst.proc else None
+            inst.exit_code = code
+            if inst.stopping:
+                break
+            text = _tail_text(inst.log, inst._log_offset)
+            failure = load_failure(text) if inst.ready_at is None else None
+            if failure is not None:
+                inst.load_error = failure
+                self._set_state(inst, FAILED)
+                self.event("ModelLoadFailed", f"{inst.id}: {failure}", level="error", **scope)
+                inst.settled.set()
+                return
+            why = f" ({inst.kill_reason})" if inst.kill_reason else ""
+            self.event("InstanceExited", f"{inst.id} (pid {inst.pid}) exited with code {code}{why}",
+                       level="warning", **scope)
+            if not inst.ever_ready.is_set():
+                early_exits += 1
+                if early_exits >= _MAX_EARLY_EXITS:
+                    # Never came up: a crash loop that back-off cannot fix (bad script, missing
+                    # dependency).  Say so with the instance's own last words.
+                    last = next((ln for ln in reversed(text.splitlines()) if ln.strip()), "")
+                    inst.load_error = (f"instance exited {early_exits} times before becoming ready "
+                                       f"(last exit code {code}){': ' + last.strip() if last else ''}")
+                    self._set_state(inst, FAILED)
+                    self.event("InstanceFailed", f"{inst.id}: {inst.load_error}", level="error", **scope)
+                    inst.settled.set()
+                    return
+            if inst.ready_at is not None and time.time() - inst.ready_at > _STABLE_S:
+                backoff = _BACKOFF_BASE_S
+            self._set_state(inst, RESTARTING)
+            try:
+                await asyncio.sleep(backoff)
+            except asyncio.CancelledError:
+                break
+            backoff = min(_BACKOFF_MAX_S, backoff * 2)
+            if inst.stopping:
+                break
+            inst.restarts += 1
+            self.event("InstanceRestarted", f"{inst.id} restart #{inst.restarts}", **scope)
+        self._set_state(inst, STOPPED)
+        inst.settled.set()
+
+    async def _watch(self, inst: Instance) -> None:
+        """Probe until the process exits (or is killed here for failing liveness)."""
+        dep = inst.dep
+        live, ready = inst.gen.spec.liveness_probe, inst.gen.spec.readiness_probe
+        t0 = time.monotonic()
+        next_live = t0 + live.initial_delay
+        next_ready = t0 + ready.initial_delay
+        startup_poll = 0.05
+        live_fail = ready_fail = ready_ok = 0
+        exited = inst._exited
+        while not exited.is_set():
+            now = time.monotonic()
+            if now >= next_ready:
+                ok = await self._probe(inst, "/health/ready", ready)
+                if exited.is_set():
+                    break
+                if ok and inst.suspect:
+                    inst.suspect = False
+                    dep.refresh()
+                if inst.state == STARTING:
+                    # Poll fast while loading so a model is serving the moment it is ready.
+                    ready_ok = ready_ok + 1 if ok else 0
+                    if ready_ok >= ready.success_threshold:
+                        inst.ready_at = time.time()
+                        self._set_state(inst, READY)
+                        inst.ever_ready.set()
+                        inst.settled.set()
+                        ready_fail = 0
+                        self.event("InstanceReady", f"{inst.id} is ready ({inst.ready_at - inst.started_at:.1f} s)"
+                                   if inst.started_at else f"{inst.id} is ready",
+                                   endpoint=dep.endpoint, deployment=dep.name)
+                    elif now - t0 > self.startup_timeout_s:
+                        inst.kill_reason = f"not ready within {self.startup_timeout_s:.0f} s"
+                        self._kill(inst, signal.SIGKILL)
+                    startup_poll = min(startup_poll * 1.5, float(ready.period))
+                    next_ready = time.monotonic() + (startup_poll if inst.state == STARTING else ready.period)
+                else:
+                    if ok:
+                        ready_fail, ready_ok = 0, ready_ok + 1
+                        if inst.state == NOT_READY and ready_ok >= ready.success_threshold:
+                            self._set_state(inst, READY)
+                            self.event("InstanceReady", f"{inst.id} is ready again",
+                                       endpoint=dep.endpoint, deployment=dep.name)
+                    else:
+                        ready_ok, ready_fail = 0, ready_fail + 1
+                        if inst.state == READY and ready_fail >= ready.failure_threshold:
+                            self._set_state(inst, NOT_READY)
+                            self.event("InstanceNotReady", f"{inst.id} failed {ready_fail} readiness probes; "
+                                       "no traffic until it passes again", level="warning",
+                                       endpoint=dep.endpoint, deployment=dep.name)
+                    next_ready = time.monotonic() + ready.period
+            if now >= next_live:
+                ok = await self._probe(inst, "/health/live", live)
+                if exited.is_set():
+                    break
+                live_fail = 0 if ok else live_fail + 1
+                if live_fail >= live.failure_threshold:
+                    inst.kill_reason = f"failed {live_fail} liveness probes"
+                    self.event("LivenessProbeFailed", f"{inst.id} {inst.kill_reason}; restarting",
+                               level="warning", endpoint=dep.endpoint, deployment=dep.name)
+                    self._kill(inst, signal.SIGKILL)
+                next_live = time.monotonic() + live.period
+            delay = max(0.0, min(next_ready, next_live) - time.monotonic())
+            try:
+                async with asyncio.timeout(delay):
+                    await exited.wait()
+            except TimeoutError:
+                pass
+
+    def _kill(self, inst: Instance, sig: int) -> None:
+        if inst.proc is not None and inst.proc.returncode is None:
+            try:
+                os.kill(inst.proc.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def kill(self, inst: Instance, reason: str) -> None:
+        """Kill the process now; the run loop restarts it (a crash, as far as it knows)."""
+        inst.kill_reason = reason
+        self._kill(inst, signal.SIGKILL)
+
+    async def stop(self, inst: Instance, grace_s: float = _STOP_GRACE_S) -> None:
+        """Stop for good: SIGTERM, then SIGKILL after ``grace_s``."""
+        inst.stopping = True
+        if inst.alive:
+            self._kill(inst, signal.SIGTERM)
+            try:
+                async with asyncio.timeout(grace_s):
+                    await inst._exited.wait()
+            except TimeoutError:
+                self._kill(inst, signal.SIGKILL)
+        if inst.task is not None and not inst.task.done():
+            inst.task.cancel()
+            try:
+                await inst.task
+            except (asyncio.CancelledError, Exception):
+                pass
+        if inst.state != FAILED:
+            self._set_state(inst, STOPPED)
+        await self._close_session(inst)
+        for p in (inst.sock, inst.sock.with_suffix(".json")):
+            try:
+                p.unlink()
+            except FileNotFoundError:
+                pass
+
+    async def drain(self, inst: Instance, timeout_s: float) -> None:
+        """Take ``inst`` out of routing, wait for its in-flight requests, then stop it."""
+        if inst.state not in (FAILED, STOPPED):
+            self._set_state(inst, DRAINING)
+        deadline = time.monotonic() + timeout_s
+        while inst.inflight > 0 and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        await self.stop(inst)
+
+    # --- monitor: memory and CPU ---------------------------------------------------------
+    def start_monitor(self) -> None:
+        if self._monitor is None or self._monitor.done():
+            self._monitor = asyncio.get_running_loop().create_task(self._monitor_loop(), name="instance monitor")
+
+    async def stop_monitor(self) -> None:
+        if self._monitor is not None:
+            self._monitor.cancel()
+            try:
+                await self._monitor
+            except asyncio.CancelledError:
+                pass
+            self._monitor = None
+
+    def sample(self) -> None:
+        for dep in list(self.deployments()):
+            for inst in dep.all_instances():
+                limit = inst.gen.compute.memory_limit_bytes
+                ps = inst.ps
+                if ps is None or not inst.alive:
+                    continue
+                try:
+                    inst.cpu_percent = ps.cpu_percent(None)
+                    inst.rss = tree_rss(ps)
+                except psutil.Error:
+                    continue
+                if inst.rss > limit and inst.kill_reason is None:
+                    msg = (f"{inst.id} uses {inst.rss / MIB:.0f} MiB, over the {limit / MIB:.0f} MiB of "
+                           f"instance type {inst.gen.compute.instance_type}; restarting it")
+                    self.event("MemoryLimitExceeded", msg, level="warning", endpoint=dep.endpoint, deployment=dep.name)
+                    self.kill(inst, "memory limit exceeded")
+
+    async def _monitor_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.monitor_interval_s)
+            try:
+                self.sample()
+            except Exception:  # a monitor hiccup must never stop the watching
+                import logging
+
+                logging.getLogger("toolkit.online").exception("instance monitor failed")

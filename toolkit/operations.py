@@ -1,0 +1,309 @@
+"""Operation groups of :class:`toolkit.Workspace`, named after azure-ai-ml's MLClient."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator
+
+from .entities import Entity, EntityList
+from .errors import DeploymentFailed, InvalidInput, InvalidSpec, ToolkitError
+from .specs import BatchDeployment, BatchEndpoint, OnlineDeployment, OnlineEndpoint, Spec, load_spec, parse_spec
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+    from .client import HostClient
+    from .jobs import Job
+
+__all__ = [
+    "ModelOperations", "OnlineEndpointOperations", "OnlineDeploymentOperations",
+    "BatchEndpointOperations", "BatchDeploymentOperations", "JobOperations", "encode_request",
+]
+
+TERMINAL_PROVISIONING = ("Succeeded", "Failed")
+
+
+def _spec(cls: type[Spec], spec: Any) -> Any:
+    if isinstance(spec, cls):
+        return spec
+    if isinstance(spec, (str, Path)):
+        return load_spec(cls, spec)
+    if isinstance(spec, dict):
+        return parse_spec(cls, spec)
+    raise InvalidSpec(f"expected a {cls.__name__}, a dict or a YAML path, got {type(spec).__name__}")
+
+
+def encode_request(data: Any, content_type: str | None = None) -> tuple[bytes, str]:
+    """Body and content type for a scoring request from a DataFrame, dict, list, path or bytes."""
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover
+        pd = None  # type: ignore[assignment]
+    if pd is not None and isinstance(data, pd.DataFrame):
+        split = json.loads(data.to_json(orient="split", index=False, date_format="iso"))
+        return json.dumps({"dataframe_split": split}).encode(), "application/json"
+    if isinstance(data, (dict, list)):
+        return json.dumps(data).encode(), content_type or "application/json"
+    if isinstance(data, (bytes, bytearray)):
+        return bytes(data), content_type or "application/json"
+    if isinstance(data, (str, Path)):
+        p = Path(data)
+        if not p.is_file():
+            raise InvalidInput(f"request file {str(p)!r} does not exist")
+        suffix = p.suffix.lower()
+        guessed = {".csv": "text/csv", ".parquet": "application/vnd.apache.parquet"}.get(suffix, "application/json")
+        return p.read_bytes(), content_type or guessed
+    raise InvalidInput(f"cannot send {type(data).__name__} as a scoring request; pass a DataFrame, dict, path or bytes")
+
+
+class _Ops:
+    def __init__(self, client: "HostClient") -> None:
+        self._client = client
+
+
+class ModelOperations(_Ops):
+    def list(self) -> EntityList:
+        return EntityList([Entity(m, "model") for m in self._client.call("GET", "/models")], "model")
+
+    def get(self, name: str) -> Entity:
+        return Entity(self._client.call("GET", f"/models/{name}"), "model")
+
+
+class OnlineEndpointOperations(_Ops):
+    def __init__(self, client: "HostClient") -> None:
+        super().__init__(client)
+        self._creds: dict[str, tuple[float, dict[str, str]]] = {}
+
+    def create_or_update(self, endpoint: OnlineEndpoint | dict[str, Any] | str | Path) -> Entity:
+        spec = _spec(OnlineEndpoint, endpoint)
+        body = spec.model_dump(mode="json", exclude_unset=False)
+        if "traffic" not in spec.model_fields_set:
+            body.pop("traffic")
+        if "mirror_traffic" not in spec.model_fields_set:
+            body.pop("mirror_traffic")
+        self._creds.pop(spec.name, None)
+        return Entity(self._client.call("PUT", f"/online-endpoints/{spec.name}", json=body), "online-endpoint")
+
+    begin_create_or_update = create_or_update
+
+    def get(self, name: str) -> Entity:
+        return Entity(self._client.call("GET", f"/online-endpoints/{name}"), "online-endpoint")
+
+    def list(self) -> EntityList:
+        return EntityList([Entity(e, "online-endpoint") for e in self._client.call("GET", "/online-endpoints")],
+                          "online-endpoint")
+
+    def delete(self, name: str) -> Entity:
+        self._creds.pop(name, None)
+        return Entity(self._client.call("DELETE", f"/online-endpoints/{name}"), "deleted")
+
+    begin_delete = delete
+
+    def update_traffic(
+        self, name: str, traffic: dict[str, int] | None = None, mirror_traffic: dict[str, int] | None = None,
+    ) -> Entity:
+        body = {"traffic": traffic, "mirror_traffic": mirror_traffic}
+        return Entity(self._client.call("POST", f"/online-endpoints/{name}/traffic", json=body), "online-endpoint")
+
+    def get_credentials(self, name: str) -> dict[str, Any]:
+        """Keys (``primaryKey``, ``secondaryKey``) or a token (``accessToken``, ``expiryTimeUtc``...)."""
+        return self._client.call("POST", f"/online-endpoints/{name}/credentials")
+
+    get_keys = get_credentials
+
+    def regenerate_keys(self, name: str, key_type: str = "primary") -> dict[str, Any]:
+        self._creds.pop(name, None)
+        return self._client.call("POST", f"/online-endpoints/{name}/regenerate-keys", json={"key_type": key_type})
+
+    def _auth_header(self, name: str) -> dict[str, str]:
+        cached = self._creds.get(name)
+        if cached is None or cached[0] < time.time():
+            creds = self.get_credentials(name)
+            if creds.get("auth_mode") == "none":
+                header: dict[str, str] = {}
+            else:
+                secret = creds.get("accessToken") or creds.get("primaryKey")
+                header = {"Authorization": f"Bearer {secret}"}
+            # Tokens are refreshed well before expiry; keys are re-read every few minutes.
+            self._creds[name] = (time.time() + 300, header)
+            cached = self._creds[name]
+        return cached[1]
+
+    def invoke(
+        self, name: str, data: Any = None, *, request_file: str | Path | None = None,
+        deployment_name: str | None = None, content_type: str | None = None, raw: bool = False,
+        headers: dict[str, str] | None = None, timeout: float | None = None,
+    ) -> Any:
+        """Score ``data`` (DataFrame, dict, bytes, or a request file) and return the predictions.
+
+        With ``raw=True`` the httpx response is returned (headers ``X-Deployment``, ``X-Request-Id``).
+        """
+        payload = request_file if request_file is not None else data
+        if payload is None:
+            raise InvalidInput("nothing to score: pass data or request_file")
+        body, ctype = encode_request(payload, content_type)
+        hdrs = {**self._auth_header(name), **(headers or {})}
+        if deployment_name:
+            hdrs["X-Deployment"] = deployment_name
+        resp = self._client.score(f"/endpoints/{name}/score", body, ctype, hdrs, timeout=timeout)
+        if raw:
+            return resp
+        out = resp.json()
+        return out.get("predictions", out) if isinstance(out, dict) else out
+
+    def stats(self, name: str | None = None) -> dict[str, Any]:
+        return self._client.call("GET", "/stats", params={"endpoint": name} if name else None)
+
+    def events(self, name: str, since: int = 0, limit: int = 100) -> list[dict[str, Any]]:
+        return self._client.call("GET", "/events", params={"endpoint": name, "since": since, "limit": limit})
+
+
+class OnlineDeploymentOperations(_Ops):
+    def __init__(self, client: "HostClient", endpoints: OnlineEndpointOperations) -> None:
+        super().__init__(client)
+        self._endpoints = endpoints
+
+    def create_or_update(
+        self, deployment: OnlineDeployment | dict[str, Any] | str | Path, *, wait: bool = True,
+        all_traffic: bool = False, timeout: float = 300.0,
+    ) -> Entity:
+        """Create or update; with ``wait`` return once the deployment is Succeeded (or raise why it Failed)."""
+        spec = _spec(OnlineDeployment, deployment)
+        path = f"/online-endpoints/{spec.endpoint_name}/deployments/{spec.name}"
+        result = Entity(self._client.call("PUT", path, json=spec.to_dict()), "online-deployment")
+        if wait or all_traffic:
+            result = self.wait(spec.endpoint_name, spec.name, timeout=timeout)
+        if all_traffic:
+            self._endpoints.update_traffic(spec.endpoint_name, {spec.name: 100})
+            result = self.get(spec.endpoint_name, spec.name)
+        return result
+
+    begin_create_or_update = create_or_update
+
+    def wait(self, endpoint_name: str, name: str, timeout: float = 300.0) -> Entity:
+        deadline = time.monotonic() + timeout
+        while True:
+            dep = self.get(endpoint_name, name)
+            state = dep.get("provisioning_state")
+            if state == "Succeeded":
+                return dep
+            if state == "Failed":
+                raise DeploymentFailed(f"deployment {name!r} of {endpoint_name!r} failed: {dep.get('message') or 'see its logs'}")
+            if time.monotonic() > deadline:
+                raise ToolkitError(f"deployment {name!r} is still {state} after {timeout:.0f} s")
+            time.sleep(0.25)
+
+    def get(self, endpoint_name: str, name: str) -> Entity:
+        return Entity(self._client.call("GET", f"/online-endpoints/{endpoint_name}/deployments/{name}"), "online-deployment")
+
+    def list(self, endpoint_name: str) -> EntityList:
+        items = self._client.call("GET", f"/online-endpoints/{endpoint_name}/deployments")
+        return EntityList([Entity(d, "online-deployment") for d in items], "online-deployment")
+
+    def delete(self, endpoint_name: str, name: str) -> Entity:
+        return Entity(self._client.call("DELETE", f"/online-endpoints/{endpoint_name}/deployments/{name}"), "deleted")
+
+    begin_delete = delete
+
+    def get_logs(self, endpoint_name: str, name: str, lines: int = 100) -> str:
+        out = self._client.call("GET", f"/online-endpoints/{endpoint_name}/deployments/{name}/logs", params={"lines": lines})
+        return out["logs"]
+
+    def test(self, deployment: OnlineDeployment | dict[str, Any] | str | Path, data: Any,
+             content_type: str | None = None, home: Any = None) -> tuple[int, Any]:
+        """Score ``data`` with the spec in this process, creating nothing (Azure's local endpoint)."""
+        from .home import Home
+        from .online.local import score_locally
+        from .registry import Registry
+
+        spec = _spec(OnlineDeployment, deployment)
+        body, ctype = encode_request(data, content_type)
+        return score_locally(spec, body, ctype, Registry(home or Home.resolve()))
+
+
+class BatchEndpointOperations(_Ops):
+    def create_or_update(self, endpoint: BatchEndpoint | dict[str, Any] | str | Path) -> Entity:
+        spec = _spec(BatchEndpoint, endpoint)
+        body = spec.to_dict()
+        if "defaults" not in spec.model_fields_set:
+            body.pop("defaults")
+        return Entity(self._client.call("PUT", f"/batch-endpoints/{spec.name}", json=body), "batch-endpoint")
+
+    begin_create_or_update = create_or_update
+
+    def get(self, name: str) -> Entity:
+        return Entity(self._client.call("GET", f"/batch-endpoints/{name}"), "batch-endpoint")
+
+    def list(self) -> EntityList:
+        return EntityList([Entity(e, "batch-endpoint") for e in self._client.call("GET", "/batch-endpoints")],
+                          "batch-endpoint")
+
+    def delete(self, name: str) -> Entity:
+        return Entity(self._client.call("DELETE", f"/batch-endpoints/{name}"), "deleted")
+
+    begin_delete = delete
+
+    def invoke(
+        self, name: str, input: str | Path, *, deployment_name: str | None = None, output: str | Path | None = None,
+        **overrides: Any,
+    ) -> "Job":
+        """Start a job over a folder, file, glob or fsspec URL; per-job overrides as keywords
+        (mini_batch_size, instance_count, max_retries, timeout, error_threshold, output_file_name)."""
+        from .jobs import Job
+
+        src = str(input)
+        if "://" not in src:
+            src = str(Path(src).expanduser().resolve()) if not any(c in src for c in "*?[") else str(Path(src).expanduser().absolute())
+        body = {"input": src, "deployment_name": deployment_name,
+                "output": str(Path(output).expanduser().resolve()) if output else None,
+                "overrides": {k: v for k, v in overrides.items() if v is not None}}
+        return Job(self._client, self._client.call("POST", f"/batch-endpoints/{name}/jobs", json=body))
+
+
+class BatchDeploymentOperations(_Ops):
+    def create_or_update(
+        self, deployment: BatchDeployment | dict[str, Any] | str | Path, *, set_default: bool = False,
+    ) -> Entity:
+        spec = _spec(BatchDeployment, deployment)
+        path = f"/batch-endpoints/{spec.endpoint_name}/deployments/{spec.name}"
+        return Entity(self._client.call("PUT", path, json=spec.to_dict(), params={"set_default": str(set_default).lower()}),
+                      "batch-deployment")
+
+    begin_create_or_update = create_or_update
+
+    def get(self, endpoint_name: str, name: str) -> Entity:
+        return Entity(self._client.call("GET", f"/batch-endpoints/{endpoint_name}/deployments/{name}"), "batch-deployment")
+
+    def list(self, endpoint_name: str) -> EntityList:
+        items = self._client.call("GET", f"/batch-endpoints/{endpoint_name}/deployments")
+        return EntityList([Entity(d, "batch-deployment") for d in items], "batch-deployment")
+
+    def delete(self, endpoint_name: str, name: str) -> Entity:
+        return Entity(self._client.call("DELETE", f"/batch-endpoints/{endpoint_name}/deployments/{name}"), "deleted")
+
+    begin_delete = delete
+
+
+class JobOperations(_Ops):
+    def get(self, job_id: str) -> "Job":
+        from .jobs import Job
+
+        return Job(self._client, self._client.call("GET", f"/jobs/{job_id}"))
+
+    def list(self, endpoint_name: str | None = None, state: str | None = None) -> EntityList:
+        from .jobs import Job
+
+        params = {k: v for k, v in (("endpoint", endpoint_name), ("state", state)) if v}
+        return EntityList([Job(self._client, j) for j in self._client.call("GET", "/jobs", params=params)], "job")
+
+    def cancel(self, job_id: str) -> "Job":
+        from .jobs import Job
+
+        return Job(self._client, self._client.call("POST", f"/jobs/{job_id}/cancel"))
+
+    begin_cancel = cancel
+
+    def stream(self, job_id: str, poll: float = 0.5) -> Iterator[dict[str, Any]]:
+        return self.get(job_id).stream(poll=poll)

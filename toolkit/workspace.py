@@ -1,0 +1,111 @@
+"""``toolkit.Workspace``: the SDK entry point, mirroring azure-ai-ml's ``MLClient``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from .client import HostClient
+from .entities import Entity
+from .errors import HostNotRunning, InvalidSpec
+from .home import Home
+from .host import daemon
+from .operations import (
+    BatchDeploymentOperations, BatchEndpointOperations, JobOperations, ModelOperations,
+    OnlineDeploymentOperations, OnlineEndpointOperations,
+)
+
+__all__ = ["Workspace"]
+
+
+class Workspace:
+    """One workspace home and its host.
+
+    ``Workspace()`` uses ``$ENDPOINTS_HOME`` or ``./mlruns`` and starts the host if none runs
+    (``start=False`` to only attach).  ``port`` is used when a host has to be started.
+    """
+
+    def __init__(
+        self, home: str | os.PathLike[str] | Home | None = None, *, port: int | None = None,
+        host: str = "127.0.0.1", start: bool = True,
+    ) -> None:
+        self.home = home if isinstance(home, Home) else Home.resolve(home)
+        info = daemon.read_host(self.home)
+        if info is None:
+            if not start:
+                raise HostNotRunning(f"no host is running for {self.home.root}; start one with `endpoints up`")
+            info = daemon.start_background(self.home, host=host, port=self._pick_port(host, port))
+        self.host_info = info
+        token = self.home.admin_token()
+        if not token:
+            raise HostNotRunning(f"{self.home.admin_token_file} is missing; restart the host")
+        self._client = HostClient(info.url, token)
+        self.models = ModelOperations(self._client)
+        self.online_endpoints = OnlineEndpointOperations(self._client)
+        self.online_deployments = OnlineDeploymentOperations(self._client, self.online_endpoints)
+        self.batch_endpoints = BatchEndpointOperations(self._client)
+        self.batch_deployments = BatchDeploymentOperations(self._client)
+        self.jobs = JobOperations(self._client)
+
+    @staticmethod
+    def _pick_port(host: str, port: int | None) -> int:
+        if port is not None:
+            return port
+        # The SDK starts a host on the default port when it is free, else on any free port.
+        return daemon.DEFAULT_PORT if daemon._port_free(host, daemon.DEFAULT_PORT) else 0
+
+    @property
+    def url(self) -> str:
+        return self.host_info.url
+
+    def status(self) -> Entity:
+        return Entity(self._client.call("GET", "/status"), "host")
+
+    def events(self, *, endpoint: str | None = None, deployment: str | None = None, job: str | None = None,
+               since: int = 0, limit: int = 100) -> list[dict[str, Any]]:
+        params = {k: v for k, v in (("endpoint", endpoint), ("deployment", deployment), ("job", job)) if v}
+        return self._client.call("GET", "/events", params={**params, "since": since, "limit": limit})
+
+    def stats(self, endpoint: str | None = None) -> dict[str, Any]:
+        return self.online_endpoints.stats(endpoint)
+
+    def advise(self, workload: Any = None, **kwargs: Any) -> Any:
+        """Recommend online or batch for a workload (a Workload, a dict, a YAML path, or keywords)."""
+        from .advisor import Advice
+
+        if isinstance(workload, (str, Path)):
+            import yaml
+
+            try:
+                body = yaml.safe_load(Path(workload).read_text()) or {}
+            except (OSError, yaml.YAMLError) as err:
+                raise InvalidSpec(f"{workload}: cannot read workload ({err})") from None
+        elif workload is None:
+            body = {}
+        elif hasattr(workload, "model_dump"):
+            body = workload.model_dump(mode="json", exclude_unset=True)
+        else:
+            body = dict(workload)
+        body.update(kwargs)
+        return Advice.from_dict(self._client.call("POST", "/advise", json=body))
+
+    def shutdown(self) -> None:
+        """Stop the host of this workspace (and everything it started)."""
+        daemon.stop(self.home)
+        self.close()
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> "Workspace":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Workspace home={str(self.home.root)!r} url={self.url!r}>"
+
+    def _repr_html_(self) -> str:
+        return self.status()._repr_html_()
