@@ -61,8 +61,9 @@ class Assumptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    serving_overhead_ms: float = Field(4.0, ge=0, description="Per request: HTTP hop through the gateway, JSON in and out.")
-    serving_ms_per_row: float = Field(0.01, ge=0, description="Per row of a request: JSON (de)serialisation.")
+    network_ms: float = Field(2.0, ge=0, description="Per request, latency only: the HTTP hop through the gateway to an instance.")
+    request_cpu_ms: float = Field(1.0, ge=0, description="Per request, on the instance's CPU: parse the body, build the frame, encode the answer.")
+    request_cpu_ms_per_row: float = Field(0.01, ge=0, description="Per row of a request, on the instance's CPU: JSON (de)serialisation.")
     max_utilization: float = Field(0.7, gt=0, le=1, description="Load over best throughput an instance may run at (deployment default target_utilization_percentage 70).")
     memory_headroom: float = Field(1.25, ge=1, description="Peak RSS times this must fit the instance's memory.")
     max_instances: int = Field(100, ge=1, le=100)
@@ -72,7 +73,8 @@ class Assumptions(BaseModel):
     task_overhead_s: float = Field(0.05, ge=0, description="Per mini-batch: schedule it, read its rows, write its predictions.")
     io_ms_per_row: float = Field(0.005, ge=0, description="Reading CSV and writing predictions, per row.")
     cluster_idle_s: float = Field(300.0, ge=0, description="Idle time after which the local cluster scales to zero workers.")
-    mini_batch_choices: tuple[int, ...] = (64, 256, 1024, 4096, 16384, 65536, 262144)
+    # Capped at 65,536 rows so retries and progress stay fine-grained on big runs.
+    mini_batch_choices: tuple[int, ...] = (64, 256, 1024, 4096, 16384, 65536)
     tie_margin: float = Field(0.15, ge=0, le=1, description="Costs within this fraction are a near-tie.")
 
 
@@ -185,12 +187,17 @@ def online_latency(
     def s(batch_rows: float) -> float:
         return profile.latency_at(batch_rows) / speed
 
-    overhead = a.serving_overhead_ms + a.serving_ms_per_row * rows
+    # Parsing and encoding are CPU work on the instance, paid per request even when predicts are batched.
+    cpu = (a.request_cpu_ms + a.request_cpu_ms_per_row * rows) / speed
+
+    def busy(k: float) -> float:  # ms an instance is busy with a micro-batch of k requests
+        return s(k * rows) + k * cpu
+
     lam_i = rate / count
     kmax = max(1, max_batch_rows // rows)
-    capacity = kmax / (s(kmax * rows) / 1000.0)  # requests/s of one instance with full batches
+    capacity = kmax / (busy(kmax) / 1000.0)  # requests/s of one instance with full batches
     util = lam_i / capacity
-    svc = s(rows)
+    svc = busy(1)
     mu = 1000.0 / svc
     e_q = svc + 1000.0 * wait_quantile(count, rate, mu, q)
     e_50 = svc + 1000.0 * wait_quantile(count, rate, mu, 0.5)
@@ -198,7 +205,7 @@ def online_latency(
     if kmax > 1:
         k = 1.0
         for _ in range(200):
-            nxt = max(1.0, lam_i * s(k * rows) / 1000.0)
+            nxt = max(1.0, lam_i * busy(k) / 1000.0)
             if nxt > kmax:
                 k = _INF
                 break
@@ -207,9 +214,9 @@ def online_latency(
             k = nxt
         if not math.isinf(k):
             k_q = min(float(kmax), k + NormalDist().inv_cdf(q) * math.sqrt(k))
-            b_q = s(k * rows) + s(k_q * rows)
-            b_50 = 1.5 * s(k * rows)
-    return min(e_50, b_50) + overhead, min(e_q, b_q) + overhead, util
+            b_q = busy(k) + busy(k_q)
+            b_50 = 1.5 * busy(k)
+    return min(e_50, b_50) + a.network_ms, min(e_q, b_q) + a.network_ms, util
 
 
 def _types_by_price(prices: Prices) -> list[InstanceType]:
@@ -246,7 +253,7 @@ def size_online(profile: ModelProfile, workload: Workload, a: Assumptions | None
     base.update(rate_rps=rate, rows_per_request=rows)
 
     payload = rows * profile.bytes_per_row
-    alone_ms = profile.latency_at(rows) + a.serving_overhead_ms + a.serving_ms_per_row * rows
+    alone_ms = profile.latency_at(rows) + a.network_ms + a.request_cpu_ms + a.request_cpu_ms_per_row * rows
     if payload > limits.max_body_bytes:
         return OnlineOption(feasible=False, blocker="batch_size", **base, why_not=(
             f"one request of {rows:,} rows is ~{payload / 2**20:,.0f} MiB of JSON, over the "
@@ -337,7 +344,8 @@ def _size_online_for_runs(profile: ModelProfile, workload: Workload, a: Assumpti
         if profile.rss_at(chunk) * a.memory_headroom > itype.memory_gib * 1024:
             continue
         speed = min(1.0, itype.cores)
-        per_chunk_s = (profile.latency_at(chunk) / speed + a.serving_overhead_ms + a.serving_ms_per_row * chunk) / 1000
+        per_chunk_s = ((profile.latency_at(chunk) + a.request_cpu_ms + a.request_cpu_ms_per_row * chunk) / speed
+                       + a.network_ms) / 1000
         chunks = math.ceil(rows / chunk)
         for count in range(1, a.max_instances + 1):
             duration = math.ceil(chunks / count) * per_chunk_s
