@@ -133,13 +133,19 @@ def test_csv_and_parquet_predict_like_pyfunc(scorers: dict[str, Scorer]) -> None
             np.testing.assert_array_equal(scorer.predict(scorer.parse(buf.getvalue(), ctype)), expected)
 
 
-def test_params_are_accepted_and_split_from_data(scorers: dict[str, Scorer]) -> None:
+def test_params_without_a_params_schema_are_ignored_as_mlflow_does(scorers: dict[str, Scorer]) -> None:
     scorer = scorers["churn1"]
     body = {**_bodies(_frame("churn1", 2))["dataframe_split"], "params": {"threshold": 0.3}}
     inp = scorer.parse(json.dumps(body).encode(), JSON)
-    assert inp.params == {"threshold": 0.3}
-    assert inp.batch_key != scorer.parse(json.dumps(_bodies(_frame("churn1", 2))["dataframe_split"]).encode(), JSON).batch_key
+    assert inp.params is None
     np.testing.assert_array_equal(scorer.predict(inp), scorer.model.predict(_frame("churn1", 2)))
+    # Scripts get them as sent; different params never share a batch.
+    raw = parse_request(json.dumps(body).encode(), JSON, TabularSchema(None), allow_raw=True)
+    assert raw.params == {"threshold": 0.3}
+    fast = scorer.schema
+    a = parse_request(json.dumps(body).encode(), JSON, fast, allow_raw=True)
+    b = parse_request(json.dumps({**body, "params": {"threshold": 0.5}}).encode(), JSON, fast, allow_raw=True)
+    assert a.batch_key != b.batch_key
 
 
 # --- errors ------------------------------------------------------------------------------------
@@ -199,12 +205,13 @@ def test_integral_floats_are_accepted_in_integer_columns(scorers: dict[str, Scor
         (b'[1, 2]', "exactly one of"),
         (b'{"dataframe_splt": {}}', "exactly one of"),
         (b'{"dataframe_split": {"data": []}, "instances": []}', "got both"),
-        (b'{"dataframe_split": {"columns": [], "data": []}}', "no rows"),
+        (json.dumps({"dataframe_split": {"columns": CHURN_FEATURES, "data": []}}).encode(), "no rows"),
+        (b'{"dataframe_split": {"columns": [], "data": []}}', "missing required column 'age'"),
         (b'{"dataframe_records": {"age": 1}}', "list of records"),
         (b'{"dataframe_split": {"data": [[1]], "params": 1}}', "may only hold"),
         (b'{"instances": [[1, 2]]}', "signature's column order"),
         (b'{"inputs": [{"age": 1}], "params": [1]}', "'params' must be an object"),
-        (b"\xff\xfe{}", "UTF-8"),
+        (b'{"inputs": "\xff"}', "UTF-8"),
     ],
 )
 def test_malformed_bodies_are_invalid_input(scorers: dict[str, Scorer], body: bytes, phrase: str) -> None:

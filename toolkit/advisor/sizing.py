@@ -61,18 +61,19 @@ class Assumptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    network_ms: float = Field(2.0, ge=0, description="Per request, latency only: the HTTP hop through the gateway to an instance.")
-    request_cpu_ms: float = Field(1.0, ge=0, description="Per request, on the instance's CPU: parse the body, build the frame, encode the answer.")
+    network_ms: float = Field(10.0, ge=0, description="Per request, latency only: client encode/decode and the HTTP hop through the gateway to an instance.")
+    request_cpu_ms: float = Field(2.0, ge=0, description="Per request, on the instance's CPU: parse the body, build the frame, encode the answer.")
     request_cpu_ms_per_row: float = Field(0.01, ge=0, description="Per row of a request, on the instance's CPU: JSON (de)serialisation.")
     max_utilization: float = Field(0.7, gt=0, le=1, description="Load over best throughput an instance may run at (deployment default target_utilization_percentage 70).")
     memory_headroom: float = Field(1.25, ge=1, description="Peak RSS times this must fit the instance's memory.")
     max_instances: int = Field(100, ge=1, le=100)
     batch_size_choices: tuple[int, ...] = (64, 256, 1024)
-    worker_start_s: float = Field(2.0, ge=0, description="A Dask worker process starting, before it loads the model.")
-    job_overhead_s: float = Field(2.0, ge=0, description="Per job: submit, plan mini-batches, collect and write outputs.")
+    worker_start_s: float = Field(3.0, ge=0, description="A Dask worker process starting, before it loads the model.")
+    job_overhead_s: float = Field(3.0, ge=0, description="Per job: submit, plan mini-batches, start the local scheduler if needed, collect and write outputs.")
     task_overhead_s: float = Field(0.05, ge=0, description="Per mini-batch: schedule it, read its rows, write its predictions.")
     io_ms_per_row: float = Field(0.005, ge=0, description="Reading CSV and writing predictions, per row.")
-    cluster_idle_s: float = Field(300.0, ge=0, description="Idle time after which the local cluster scales to zero workers.")
+    cluster_idle_s: float = Field(60.0, ge=0, description="Idle time after which the local cluster retires its workers (the batch service's default).")
+    instance_overhead_mib: float = Field(60.0, ge=0, description="Memory the online instance's server adds to the model's process.")
     # Capped at 65,536 rows so retries and progress stay fine-grained on big runs.
     mini_batch_choices: tuple[int, ...] = (64, 256, 1024, 4096, 16384, 65536)
     tie_margin: float = Field(0.15, ge=0, le=1, description="Costs within this fraction are a near-tie.")
@@ -268,7 +269,7 @@ def size_online(profile: ModelProfile, workload: Workload, a: Assumptions | None
     memory_blocked = True
     for itype in _types_by_price(prices):
         for mb in sorted({max(default_batch, rows), *[max(c, rows) for c in a.batch_size_choices]}):
-            need_mib = profile.rss_at(mb) * a.memory_headroom
+            need_mib = (profile.rss_at(mb) + a.instance_overhead_mib) * a.memory_headroom
             if need_mib > itype.memory_gib * 1024:
                 continue
             memory_blocked = False
@@ -294,7 +295,7 @@ def size_online(profile: ModelProfile, workload: Workload, a: Assumptions | None
         if memory_blocked:
             largest = max(INSTANCE_TYPES.values(), key=lambda t: t.memory_gib)
             return OnlineOption(feasible=False, blocker="cost", **base, why_not=(
-                f"the model needs ~{profile.rss_at(rows) * a.memory_headroom:,.0f} MiB, more than the largest "
+                f"the model needs ~{(profile.rss_at(rows) + a.instance_overhead_mib) * a.memory_headroom:,.0f} MiB, more than the largest "
                 f"instance type ({largest.name}, {largest.memory_gib:g} GiB)"))
         assert closest is not None
         opt = closest[1]
@@ -341,7 +342,7 @@ def _size_online_for_runs(profile: ModelProfile, workload: Workload, a: Assumpti
     budget = workload.need_s
     best: OnlineOption | None = None
     for itype in _types_by_price(prices):
-        if profile.rss_at(chunk) * a.memory_headroom > itype.memory_gib * 1024:
+        if (profile.rss_at(chunk) + a.instance_overhead_mib) * a.memory_headroom > itype.memory_gib * 1024:
             continue
         speed = min(1.0, itype.cores)
         per_chunk_s = ((profile.latency_at(chunk) + a.request_cpu_ms + a.request_cpu_ms_per_row * chunk) / speed
@@ -373,13 +374,15 @@ def _size_online_for_runs(profile: ModelProfile, workload: Workload, a: Assumpti
 # --- batch ----------------------------------------------------------------------------------------
 
 
-def batch_duration(profile: ModelProfile, rows: int, mini_batch: int, workers: int, itype: InstanceType,
-                   a: Assumptions, warm: bool = False) -> float:
-    """Seconds for one run of ``rows`` rows: job overhead, start-up (unless warm) and waves of mini-batches."""
-    speed = min(1.0, itype.cores)
-    per_task = profile.latency_at(mini_batch) / speed / 1000 + a.task_overhead_s + mini_batch * a.io_ms_per_row / 1000
+def batch_duration(profile: ModelProfile, rows: int, mini_batch: int, workers: int, a: Assumptions,
+                   warm: bool = False) -> float:
+    """Seconds for one run of ``rows`` rows: job overhead, start-up (unless warm) and waves of mini-batches.
+
+    A batch worker is a whole single-threaded process (max_concurrency_per_instance 1), so it
+    runs at the profiled per-core speed."""
+    per_task = profile.latency_at(mini_batch) / 1000 + a.task_overhead_s + mini_batch * a.io_ms_per_row / 1000
     waves = math.ceil(math.ceil(rows / mini_batch) / workers)
-    startup = 0.0 if warm else a.worker_start_s + profile.startup_s / speed
+    startup = 0.0 if warm else a.worker_start_s + profile.startup_s
     return a.job_overhead_s + startup + waves * per_task
 
 
@@ -407,7 +410,10 @@ def size_batch(profile: ModelProfile, workload: Workload, a: Assumptions | None 
     best: tuple[float, float, BatchOption] | None = None
     fastest: tuple[float, BatchOption] | None = None
     memory_blocked = True
-    for itype in _types_by_price(prices):
+    # A worker is priced as the cheapest whole-core type whose memory holds it (a worker process
+    # cannot use half a core, and extra cores would sit idle under one thread).
+    worker_types = [t for t in _types_by_price(prices) if t.cores >= 1]
+    for itype in worker_types:
         hourly = prices.hourly(itype.cores, itype.memory_gib)
         for m in choices:
             if profile.rss_at(m) * a.memory_headroom > itype.memory_gib * 1024:
@@ -415,8 +421,8 @@ def size_batch(profile: ModelProfile, workload: Workload, a: Assumptions | None 
             memory_blocked = False
             tasks = math.ceil(rows / m)
             for workers in range(1, min(max_workers, tasks) + 1):
-                dur = batch_duration(profile, rows, m, workers, itype, a, warm)
-                startup = 0.0 if warm else a.worker_start_s + profile.startup_s / min(1.0, itype.cores)
+                dur = batch_duration(profile, rows, m, workers, a, warm)
+                startup = 0.0 if warm else a.worker_start_s + profile.startup_s
                 opt = BatchOption(
                     feasible=dur <= budget, instance_type=itype.name, workers=workers, mini_batch_rows=m,
                     startup_s=startup, expected_duration_s=dur, time_to_result_s=wait + dur,

@@ -159,6 +159,12 @@ class Compute:
                 pool = self.pools[key] = await self._start_pool(key)
             pool.reserved += workers
             pool.set_maximum(pool.reserved)
+            # Start the workers now instead of at Adaptive's next look at the task queue: their
+            # start (a Python process importing the model's libraries) overlaps the planning
+            # and model fetching.  Adaptive keeps them while there is work and retires them
+            # after idle_timeout as usual.
+            if len(pool.cluster.worker_spec) < pool.reserved:
+                pool.cluster.scale(pool.reserved)
         return pool
 
     def release(self, pool: LocalPool, workers: int) -> None:
@@ -169,6 +175,9 @@ class Compute:
     async def _start_pool(self, key: PoolKey) -> LocalPool:
         from distributed import Client, LocalCluster
 
+        # The scheduler runs inside the host: its per-connection INFO lines are noise there.
+        for name in ("distributed.core", "distributed.scheduler", "distributed.nanny", "distributed.deploy"):
+            logging.getLogger(name).setLevel(logging.WARNING)
         memory = psutil.virtual_memory().total // max(1, self.capacity)
         cluster = await LocalCluster(
             n_workers=0, threads_per_worker=key.threads, processes=True, asynchronous=True,

@@ -113,8 +113,8 @@ class JobPaths:
     def overview(self) -> Path:
         return self.job_dir / "overview.json"
 
-    def part(self, idx: int) -> Path:
-        return self.parts / f"part-{idx:06d}.parquet"
+    def part(self, idx: int, fmt: str = "parquet") -> Path:
+        return self.parts / f"part-{idx:06d}.{fmt}"
 
     @classmethod
     def of(cls, job: dict[str, Any]) -> "JobPaths":

@@ -45,6 +45,40 @@ def write_part_bytes(path: Path, data: bytes) -> None:
 
 def merge_parts(parts: list[Path], target: Path) -> int:
     """Concatenate ``parts`` (in order) into ``target`` (.csv or .parquet); returns the rows."""
+    if target.suffix != ".parquet" and all(p.suffix == ".csv" for p in parts):
+        return _concat_csv(parts, target)
+    return _merge_tables(parts, target)
+
+
+def _concat_csv(parts: list[Path], target: Path) -> int:
+    """CSV parts (each with the header line) to one CSV: a byte copy, the header kept once.
+
+    Parts are written by pyarrow, which quotes strings, so a record never spans lines and the
+    row count is the line count.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    rows = 0
+    try:
+        with open(tmp, "wb") as out:
+            for i, part in enumerate(parts):
+                with open(part, "rb") as fh:
+                    header = fh.readline()
+                    if i == 0:
+                        out.write(header)
+                    while block := fh.read(1 << 22):
+                        rows += block.count(b"\n")
+                        out.write(block)
+            if not parts:
+                out.write(b'"file_name","row"\n')
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return rows
+
+
+def _merge_tables(parts: list[Path], target: Path) -> int:
     import pyarrow as pa
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
@@ -58,9 +92,7 @@ def merge_parts(parts: list[Path], target: Path) -> int:
     try:
         with open(tmp, "wb") as fh:
             for part in parts:
-                pf = pq.ParquetFile(part)
-                for i in range(pf.metadata.num_row_groups):
-                    table = pf.read_row_group(i)
+                for table in _tables(part):
                     # file_name is dictionary-encoded in parts; plain strings in the output.
                     table = table.cast(pa.schema([
                         pa.field(f.name, f.type.value_type if pa.types.is_dictionary(f.type) else f.type)
@@ -87,6 +119,19 @@ def merge_parts(parts: list[Path], target: Path) -> int:
         if tmp.exists():
             tmp.unlink()
     return rows
+
+
+def _tables(part: Path) -> Any:
+    if part.suffix == ".csv":
+        import pyarrow.csv as pacsv
+
+        yield pacsv.read_csv(part)
+        return
+    import pyarrow.parquet as pq
+
+    pf = pq.ParquetFile(part)
+    for i in range(pf.metadata.num_row_groups):
+        yield pf.read_row_group(i)
 
 
 def read_outputs(path: Path) -> Any:

@@ -86,6 +86,8 @@ class JobRunner:
         self.dep = BatchDeployment.model_validate(self.job["spec"]["deployment"])
         self.paths = JobPaths.of(self.job)
         self.endpoint = self.job["endpoint"]
+        # Parts take the output's format, so a CSV output is finalized by concatenating bytes.
+        self.part_fmt = "parquet" if self.dep.output_file_name.endswith(".parquet") else "csv"
         self._last_overview = 0.0
 
     # --- events and records -------------------------------------------------------------
@@ -140,6 +142,8 @@ class JobRunner:
     async def _run(self) -> None:
         resumed = bool(self.job.get("started_at"))
         self._set_state(RUNNING, "resumed" if resumed else "", started_at=self.job.get("started_at") or time.time())
+        if self.dep.compute == "local":
+            self.pool = await self._acquire()  # workers start while we plan and fetch the model
         plan = await asyncio.to_thread(self._plan)
         tally, todo = self._recorded(plan)
         if resumed:
@@ -185,7 +189,7 @@ class JobRunner:
         done: set[int] = set()
         for m in self.store.minibatches(self.job_id):
             if m["state"] == "Completed":
-                if needs_part and m["rows"] and not self.paths.part(m["idx"]).exists():
+                if needs_part and m["rows"] and not self.paths.part(m["idx"], self.part_fmt).exists():
                     continue  # recorded but its part is gone: score it again
                 tally.completed += 1
             elif m["state"] == "Failed":
@@ -209,7 +213,7 @@ class JobRunner:
             tracking_uri=self.ctx.home.tracking_uri, script=spec.get("script"),
             # A remote worker may not see this machine's disk: it returns the part instead.
             parts_dir=str(self.paths.parts) if local else None,
-            output_action=self.dep.output_action, logging_level=self.dep.logging_level,
+            output_action=self.dep.output_action, part_format=self.part_fmt, logging_level=self.dep.logging_level,
             env=dict(self.dep.environment_variables),
         )
 
@@ -220,7 +224,8 @@ class JobRunner:
         return await self.svc.compute.remote(self.dep.compute)
 
     async def _score(self, todo: list[MiniBatch], tally: _Tally, model_path: str) -> str:
-        self.pool = await self._acquire()
+        if self.pool is None:
+            self.pool = await self._acquire()
         client = self.pool.client
         cfg = self._task_config(model_path)
         threads = self.dep.max_concurrency_per_instance
@@ -317,7 +322,7 @@ class JobRunner:
     async def _completed(self, att: _Attempt, summary: dict[str, Any], tally: _Tally) -> None:
         idx = att.mb.idx
         if summary.get("data") is not None:
-            await asyncio.to_thread(write_part_bytes, self.paths.part(idx), summary["data"])
+            await asyncio.to_thread(write_part_bytes, self.paths.part(idx, self.part_fmt), summary["data"])
         failed = summary.get("failed") or []
         for f in failed:
             write_error_log(self.paths.errors, f["name"], f["error"], idx, att.attempt + 1)
@@ -371,13 +376,15 @@ class JobRunner:
             "files": self.job["spec"].get("files"), "failed_file_names": tally.failed_names,
         }
         if self.dep.output_action == "append_row":
-            parts = [self.paths.part(m["idx"]) for m in self.store.minibatches(self.job_id)
+            parts = [self.paths.part(m["idx"], self.part_fmt) for m in self.store.minibatches(self.job_id)
                      if m["state"] == "Completed" and m["rows"]]
             target = out / self.dep.output_file_name
             merged = await asyncio.to_thread(merge_parts, parts, target)
             summary["predictions"] = str(target)
             summary["rows_written"] = merged
-            if merged != tally.rows:  # never silently: a mismatch means a lost or doubled part
+            # Never silently: a mismatch means a lost or doubled part.  (A scoring script's
+            # CSV may hold quoted line breaks, so its line count is not its row count.)
+            if merged != tally.rows and not self.dep.code_configuration:
                 raise RuntimeError(f"merged {merged} rows but {tally.rows} were recorded")
         write_json(out / "summary.json", summary)
         msg = f"scored {tally.rows} rows in {tally.total} mini-batches"

@@ -45,6 +45,7 @@ class TaskConfig:
     script: str | None = None       # absolute path of a scoring script (init/run)
     parts_dir: str | None = None    # where to write part files; None: return the part's bytes
     output_action: str = "append_row"
+    part_format: str = "parquet"     # csv parts for a CSV output: finalizing is then a byte copy
     logging_level: str = "info"
     env: dict[str, str] = field(default_factory=dict)
 
@@ -153,21 +154,31 @@ def run_minibatch(cfg: TaskConfig, mb: MiniBatch, attempt: int = 0) -> dict[str,
     }
     if cfg.output_action == "append_row" and out is not None:
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
         table = pa.Table.from_pandas(out, preserve_index=False)
         if cfg.parts_dir is not None:
-            final = Path(cfg.parts_dir) / f"part-{mb.idx:06d}.parquet"
+            final = Path(cfg.parts_dir) / f"part-{mb.idx:06d}.{cfg.part_format}"
             tmp = final.with_name(f".{final.name}.{os.getpid()}.{uuid.uuid4().hex[:6]}.tmp")
-            pq.write_table(table, tmp)
+            _write_table(table, tmp, cfg.part_format)
             os.replace(tmp, final)  # atomic: a part is either whole or absent
             summary["part"] = str(final)
         else:
             buf = io.BytesIO()
-            pq.write_table(table, buf)
+            _write_table(table, buf, cfg.part_format)
             summary["data"] = buf.getvalue()
     summary["seconds"] = round(time.perf_counter() - started, 3)
     return summary
+
+
+def _write_table(table: Any, where: Any, fmt: str) -> None:
+    if fmt == "csv":
+        import pyarrow.csv as pacsv
+
+        pacsv.write_csv(table, where)
+    else:
+        import pyarrow.parquet as pq
+
+        pq.write_table(table, where)
 
 
 def _run_model(loaded: _Loaded, mb: MiniBatch, failed: list[dict[str, str]]) -> pd.DataFrame | None:

@@ -45,6 +45,7 @@ __all__ = ["Gateway", "TIMEOUT_GRACE_S"]
 TIMEOUT_GRACE_S = 0.25
 _RETRY_AFTER_S = 1
 _UNKNOWN = "(unknown)"
+_ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
 def _json_response(status: int, body: dict[str, Any], headers: dict[str, str]) -> Response:
@@ -72,13 +73,16 @@ class Gateway:
 
     # --- routes --------------------------------------------------------------------------
     def routes(self) -> list[BaseRoute]:
+        # Every method reaches the handlers, which answer a wrong one with a JSON 405 (the
+        # framework's own 405 is plain text, and errors here are always JSON).
+        m = _ALL_METHODS
         return [
-            Route("/endpoints/{endpoint}/score", self.score, name="online-score"),
-            Route("/endpoints/{endpoint}/invocations", self.score, name="online-invocations"),
-            Route("/endpoints/{endpoint}/swagger.json", self.swagger, name="online-swagger"),
-            Route("/v2/models/{endpoint}/infer", self.v2_infer, name="v2-infer"),
-            Route("/v2/models/{endpoint}/ready", self.v2_model_ready, name="v2-model-ready"),
-            Route("/v2/models/{endpoint}", self.v2_model, name="v2-model"),
+            Route("/endpoints/{endpoint}/score", self.score, methods=m, name="online-score"),
+            Route("/endpoints/{endpoint}/invocations", self.score, methods=m, name="online-invocations"),
+            Route("/endpoints/{endpoint}/swagger.json", self.swagger, methods=m, name="online-swagger"),
+            Route("/v2/models/{endpoint}/infer", self.v2_infer, methods=m, name="v2-infer"),
+            Route("/v2/models/{endpoint}/ready", self.v2_model_ready, methods=m, name="v2-model-ready"),
+            Route("/v2/models/{endpoint}", self.v2_model, methods=m, name="v2-model"),
             Route("/v2/health/live", self.v2_live, name="v2-live"),
             Route("/v2/health/ready", self.v2_ready, name="v2-ready"),
             Route("/metrics", self.prometheus, name="metrics"),
@@ -120,6 +124,8 @@ class Gateway:
         if named:
             dep = self.svc.deployments.get((e, named))
             if dep is None:
+                if (e, named) in self.svc._deploying:
+                    raise _Answer(Unavailable(f"deployment {named!r} of {e!r} is being created"), named)
                 raise _Answer(NotFound(f"online endpoint {e!r} has no deployment {named!r}"), named)
             return dep, False
         name = table.pick()

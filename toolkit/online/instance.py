@@ -144,6 +144,7 @@ class InstanceApp:
         self._log_fn = log
         self._id_header = (b"x-instance-id", (config.instance_id or str(os.getpid())).encode())
         self._timeout = config.request_timeout_ms / 1000.0
+        self._load_task: asyncio.Task[None] | None = None
 
     # --- logging -------------------------------------------------------------------------
     def log(self, msg: str) -> None:
@@ -361,6 +362,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     import uvicorn
 
+    # Predictions run in a worker thread; with the default 5 ms GIL switch interval the event
+    # loop thread would wait up to 5 ms for the GIL each time a request arrives mid-predict,
+    # so requests reach the batcher late and batches stay small.  1 ms keeps the loop responsive.
+    sys.setswitchinterval(0.001)
     app = InstanceApp(config)
     kwargs: dict[str, Any] = {}
     if args.uds:

@@ -204,6 +204,8 @@ class _Column:
             raise InvalidInput(f"column {self.name!r} expects one {self.mlflow_type} value per row, got nested lists",
                                details={"column": self.name})
         k = arr.dtype.kind
+        if k in "iuf" and kind != "bool" and bool in set(map(type, values)):
+            raise self._scan(values)  # numpy silently turns [true, 2] into [1, 2]
         if kind == "int":
             if k == "i" or (k == "u" and arr.size and arr.max() <= np.iinfo(self.dtype).max):
                 if self.dtype.itemsize < arr.dtype.itemsize and arr.size:
@@ -476,12 +478,17 @@ def _parse_json(doc: Any, schema: TabularSchema, allow_raw: bool) -> ParsedInput
     fmt = keys[0]
     params = _check_params(doc)
     value = doc[fmt]
+    if params is not None:
+        if schema.params_schema is not None:
+            params = schema.enforce_params(params)
+        elif not allow_raw:
+            # Without a params schema MLflow ignores params (with a warning per request); so do we,
+            # silently, and they then do not keep requests from sharing a batch.
+            params = None
     if schema.fast:
         cols, rows, index = _fast_columns(fmt, value, schema)
         if rows == 0:
             raise InvalidInput(f"{fmt} holds no rows; send at least one row to score", details={"field": fmt})
-        if params is not None:
-            params = schema.enforce_params(params)
         return ParsedInput(columns=cols, rows=rows, index=index, params=params, enforced=True, fmt=fmt)
     return _mlflow_parse(fmt, value, schema, params)
 

@@ -126,9 +126,15 @@ class OnlineService:
         if previous is not None and not previous.done():
             # A newer spec wins: stop the half-started previous attempt first.
             await self._cancel_all([previous])
-        task = asyncio.get_running_loop().create_task(self._deploy(endpoint, name), name=f"deploy {endpoint}/{name}")
+        task = asyncio.get_running_loop().create_task(self._deploy_guarded(endpoint, name),
+                                                      name=f"deploy {endpoint}/{name}")
         self._deploying[key] = task
-        task.add_done_callback(lambda t, key=key: self._deploying.pop(key, None) if self._deploying.get(key) is t else None)
+
+        def done(t: asyncio.Task[None]) -> None:
+            if self._deploying.get(key) is t:
+                del self._deploying[key]
+
+        task.add_done_callback(done)
 
     async def undeploy(self, endpoint: str, name: str) -> None:
         key = (endpoint, name)
@@ -200,6 +206,15 @@ class OnlineService:
     def _resolve(self, model: str, model_version: str | None) -> tuple[str, str]:
         resolved = self.ctx.registry.resolve(_pinned_uri(model, model_version))
         return resolved.uri, resolved.local_path
+
+    async def _deploy_guarded(self, endpoint: str, name: str) -> None:
+        try:
+            await self._deploy(endpoint, name)
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:  # a bug here must still leave the deployment in a state, not Creating forever
+            log.exception("deploying %s/%s failed", endpoint, name)
+            self._mark_failed(endpoint, name, f"internal error while deploying: {type(err).__name__}: {err}")
 
     async def _deploy(self, endpoint: str, name: str) -> None:
         key = (endpoint, name)
