@@ -39,6 +39,7 @@ __all__ = [
     "apply_overrides",
     "format_validation_error",
     "validate_name",
+    "validate_model",
 ]
 
 MAX_DEPLOYMENTS_PER_ENDPOINT = 20
@@ -53,7 +54,7 @@ def validate_name(value: str) -> str:
     return value
 
 
-def _validate_model(value: str) -> str:
+def validate_model(value: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError(MODEL_RULE)
     if value.startswith("models:/"):
@@ -229,7 +230,7 @@ class OnlineDeployment(Spec):
     tags: dict[str, str] = Field(default_factory=dict)
 
     _v_name = field_validator("name", "endpoint_name")(classmethod(lambda cls, v: validate_name(v)))
-    _v_model = field_validator("model")(classmethod(lambda cls, v: _validate_model(v)))
+    _v_model = field_validator("model")(classmethod(lambda cls, v: validate_model(v)))
 
     @field_validator("instance_type")
     @classmethod
@@ -296,7 +297,7 @@ class BatchDeployment(Spec):
     tags: dict[str, str] = Field(default_factory=dict)
 
     _v_name = field_validator("name", "endpoint_name")(classmethod(lambda cls, v: validate_name(v)))
-    _v_model = field_validator("model")(classmethod(lambda cls, v: _validate_model(v)))
+    _v_model = field_validator("model")(classmethod(lambda cls, v: validate_model(v)))
 
     @field_validator("compute")
     @classmethod

@@ -23,7 +23,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer, field_validator, model_validator
 
 from ..errors import InvalidSpec
-from ..specs import _validate_model, apply_overrides
+from ..specs import validate_model, apply_overrides
 
 __all__ = [
     "Workload",
@@ -278,7 +278,7 @@ class Workload(BaseModel):
     @field_validator("model")
     @classmethod
     def _model(cls, value: str) -> str:
-        return _validate_model(value)
+        return validate_model(value)
 
     @field_validator("frequency", mode="before")
     @classmethod
