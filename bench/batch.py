@@ -337,7 +337,7 @@ def report(results: list[dict[str, Any]], limit_rps: float, args: Any, lim: dict
         vs = f"{r['rps'] / single['rps']:.2f}x" if single else ""
         lines.append(
             f"| {r['variant']} | {r['how']} | {r['seconds']:.1f} | {r['rps']:,.0f} | {vs} | {100 * r['rps'] / limit_rps:.0f}% "
-            f"| {r['largest_mib']:.0f} | {r['worker_mib']:.0f} | {r['note']} |"
+            f"| {r['largest_mib']:.0f} | {r['worker_mib']:.0f} | {r['note']} |".replace("| 0 | ", "| - | ")
         )
     lines += [
         "",

@@ -119,6 +119,55 @@ class Procs:
             self.stop(proc, timeout=5.0)
 
 
+def process_tree(pid: int) -> list[int]:
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        return [pid] + [c.pid for c in root.children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
+def cpu_snapshot(groups: dict[str, list[int]]) -> dict[str, float]:
+    """CPU seconds (user + system) so far of each group of processes, and of our waited-for
+    children (the load generator runs as one) under "load generator"."""
+    import resource
+
+    import psutil
+
+    out: dict[str, float] = {}
+    for label, pids in groups.items():
+        total = 0.0
+        for pid in pids:
+            try:
+                t = psutil.Process(pid).cpu_times()
+                total += t.user + t.system + t.children_user + t.children_system
+            except psutil.Error:
+                pass
+        out[label] = total
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out["load generator"] = ru.ru_utime + ru.ru_stime
+    return out
+
+
+def uds_get_json(path: str, route: str) -> dict[str, Any]:
+    import http.client
+
+    class Conn(http.client.HTTPConnection):
+        def connect(self) -> None:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.settimeout(self.timeout)
+            self.sock.connect(path)
+
+    conn = Conn("localhost", timeout=5)
+    try:
+        conn.request("GET", route)
+        return json.loads(conn.getresponse().read())
+    finally:
+        conn.close()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -225,6 +274,10 @@ function done(summary, latency, requests)
     '"mean_us": %%.1f}\n',
     summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
     latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max, latency.mean))
+  -- 1000 quantiles, so runs cut in chunks (interleaved measurements) can be merged
+  local q = {}
+  for i = 0, 999 do q[#q + 1] = string.format("%%.1f", latency:percentile((i + 0.5) / 10)) end
+  io.write('BENCH_QUANTILES [' .. table.concat(q, ",") .. ']\n')
 end
 """
 
@@ -238,10 +291,39 @@ class LoadResult:
     p99_ms: float
     non2xx: int
     socket_errors: int
+    quantiles_ms: list[float] = field(default_factory=list, repr=False)  # 1000, at (i + 0.5) / 10 %
 
     @property
     def errors(self) -> int:
         return self.non2xx + self.socket_errors
+
+    def summary(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("quantiles_ms")
+        return d
+
+    @classmethod
+    def merge(cls, parts: list["LoadResult"]) -> "LoadResult":
+        """One result from runs of the same thing cut in chunks: counts add up, percentiles come
+        from the chunks' quantiles, each weighted by its number of requests."""
+        if len(parts) == 1:
+            return parts[0]
+        samples = sorted((v, p.requests / max(1, len(p.quantiles_ms))) for p in parts for v in p.quantiles_ms)
+        total = sum(w for _, w in samples)
+
+        def pct(q: float) -> float:
+            acc = 0.0
+            for v, w in samples:
+                acc += w
+                if acc >= q / 100 * total:
+                    return v
+            return samples[-1][0] if samples else 0.0
+
+        req = sum(p.requests for p in parts)
+        secs = sum(p.seconds for p in parts)
+        return cls(requests=req, seconds=secs, rps=req / secs if secs else 0.0, p50_ms=pct(50), p99_ms=pct(99),
+                   non2xx=sum(p.non2xx for p in parts), socket_errors=sum(p.socket_errors for p in parts),
+                   quantiles_ms=[])
 
 
 class LoadGenerator:
@@ -280,11 +362,13 @@ class LoadGenerator:
         if r.returncode != 0 or m is None:
             raise BenchError(f"wrk failed (exit {r.returncode}):\n{r.stdout[-1500:]}\n{r.stderr[-1500:]}")
         d = json.loads(m.group(1))
+        qm = re.search(r"^BENCH_QUANTILES (\[.*\])$", r.stdout, re.M)
         secs = d["duration_us"] / 1e6
         return LoadResult(
             requests=d["requests"], seconds=secs, rps=d["requests"] / secs if secs else 0.0,
             p50_ms=d["p50_us"] / 1000, p99_ms=d["p99_us"] / 1000, non2xx=d["status"],
             socket_errors=d["connect"] + d["read"] + d["write"] + d["timeout"],
+            quantiles_ms=[v / 1000 for v in json.loads(qm.group(1))] if qm else [],
         )
 
     def _hey(self, url: str, body: bytes, headers: dict[str, str], c: int, seconds: float) -> LoadResult:
@@ -317,7 +401,7 @@ class LoadGenerator:
         secs = last or seconds
         pct = lambda q: lat[min(len(lat) - 1, int(q / 100 * len(lat)))]  # noqa: E731
         return LoadResult(requests=len(lat), seconds=secs, rps=len(lat) / secs, p50_ms=pct(50), p99_ms=pct(99),
-                          non2xx=non2xx, socket_errors=0)
+                          non2xx=non2xx, socket_errors=0, quantiles_ms=[pct((i + 0.5) / 10) for i in range(1000)])
 
 
 # --------------------------------------------------------------------------------------------
@@ -359,11 +443,20 @@ def download_model(uri: str, dest: Path) -> str:
     return str(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(dest)))
 
 
-def one_cpu_preexec(cpu: int) -> Any:
+def cpus_preexec(cpus: list[int]) -> Any:
     def pin() -> None:
         with contextlib.suppress(AttributeError, OSError):
-            os.sched_setaffinity(0, {cpu})
+            os.sched_setaffinity(0, set(cpus))
     return pin
+
+
+def cpu_affinity(pid: int) -> list[int] | None:
+    import psutil
+
+    try:
+        return list(psutil.Process(pid).cpu_affinity())
+    except (psutil.Error, AttributeError):
+        return None
 
 
 def single_thread_env(base: dict[str, str] | None = None) -> dict[str, str]:
@@ -417,7 +510,7 @@ def physical_limit(model_dir: str, rows_file: Path, seconds: float) -> dict[str,
     env = single_thread_env()
     cmd = [sys.executable, str(Path(__file__).resolve()), "--_predict-limit", model_dir, str(rows_file),
            str(seconds)]
-    r = subprocess.run(cmd, env=env, capture_output=True, text=True, preexec_fn=one_cpu_preexec(0),
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, preexec_fn=cpus_preexec([0]),
                        timeout=300, start_new_session=True)
     m = re.search(r"^LIMIT_JSON (\{.*\})$", r.stdout, re.M)
     if r.returncode != 0 or m is None:
@@ -436,6 +529,8 @@ class Row:
     concurrency: int
     result: LoadResult
     kind: str  # mlflow | ours | direct
+    cpu_ms: dict[str, float] = field(default_factory=dict)  # CPU ms per request, by process group
+    cores_busy: float = 0.0                                 # CPU seconds / wall seconds, all of them
 
 
 @dataclass
@@ -448,18 +543,57 @@ class Bench:
     limits: dict[str, dict[str, float]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     ws: Any = None
+    _body: bytes = b""
 
     # --- helpers -----------------------------------------------------------------------------
     def measure(self, key: str, server: str, kind: str, url: str, body: bytes, headers: dict[str, str],
-                concurrencies: list[int]) -> None:
+                concurrencies: list[int], groups: dict[str, list[int]] | None = None) -> None:
+        """Warm up, then load ``url``; ``groups`` names the server's processes (label -> pids) so
+        the CPU each spent per request can be reported next to the load generator's."""
         for c in concurrencies:
             warm = min(3.0, max(1.0, self.args.duration / 10))
             self.load.run(url, body, headers, c, warm)
+            before = cpu_snapshot(groups or {})
             res = self.load.run(url, body, headers, c, self.args.duration)
-            self.rows.append(Row(key, server, c, res, kind))
-            err = f", {res.non2xx} non-2xx, {res.socket_errors} socket errors" if res.errors else ""
-            say(f"  {MODELS[key][0]:<24} {server:<34} c={c:<3} {res.rps:8.1f} req/s  p50 {res.p50_ms:7.2f} ms  "
-                f"p99 {res.p99_ms:8.2f} ms{err}")
+            after = cpu_snapshot(groups or {})
+            row = Row(key, server, c, res, kind)
+            n = max(1, res.requests)
+            spent = {label: after[label] - before[label] for label in after}
+            row.cpu_ms = {label: v * 1000 / n for label, v in spent.items()}
+            row.cores_busy = sum(spent.values()) / res.seconds if res.seconds else 0.0
+            self.rows.append(row)
+            self._say_row(row)
+
+    def measure_interleaved(self, key: str, targets: list[tuple[str, str, str, dict[str, str], dict[str, list[int]]]],
+                            c: int, chunks: int = 3) -> None:
+        """Measure several servers (server, kind, url, headers, groups) at concurrency ``c`` in
+        alternating chunks, ``duration`` seconds each in all: drift in the machine's load then
+        hits them alike, which matters when comparing latencies a millisecond apart."""
+        warm = min(3.0, max(1.0, self.args.duration / 10))
+        for _, _, url, headers, _ in targets:
+            self.load.run(url, self._body, headers, c, warm)
+        parts: dict[str, list[LoadResult]] = {t[0]: [] for t in targets}
+        spent: dict[str, dict[str, float]] = {t[0]: {} for t in targets}
+        for _ in range(chunks):
+            for server, _, url, headers, groups in targets:
+                before = cpu_snapshot(groups)
+                parts[server].append(self.load.run(url, self._body, headers, c, self.args.duration / chunks))
+                after = cpu_snapshot(groups)
+                for label in after:
+                    spent[server][label] = spent[server].get(label, 0.0) + after[label] - before[label]
+        for server, kind, _, _, _ in targets:
+            res = LoadResult.merge(parts[server])
+            row = Row(key, server, c, res, kind)
+            row.cpu_ms = {label: v * 1000 / max(1, res.requests) for label, v in spent[server].items()}
+            row.cores_busy = sum(spent[server].values()) / res.seconds if res.seconds else 0.0
+            self.rows.append(row)
+            self._say_row(row)
+
+    def _say_row(self, row: Row) -> None:
+        res = row.result
+        err = f", {res.non2xx} non-2xx, {res.socket_errors} socket errors" if res.errors else ""
+        say(f"  {MODELS[row.model][0]:<24} {row.server:<34} c={row.concurrency:<3} {res.rps:8.1f} req/s  "
+            f"p50 {res.p50_ms:7.2f} ms  p99 {res.p99_ms:8.2f} ms{err}")
 
     @staticmethod
     def check_answer(what: str, url: str, body: bytes, headers: dict[str, str], expected: list[Any]) -> None:
@@ -487,7 +621,8 @@ class Bench:
             say(f"  ready in {took:.1f} s")
             url = f"http://127.0.0.1:{port}/invocations"
             self.check_answer(what, url, body, {}, expected)
-            self.measure(key, f"mlflow models serve -w {workers}", "mlflow", url, body, {}, [1, 32])
+            groups = {"server": process_tree(proc.pid)}
+            self.measure(key, f"mlflow models serve -w {workers}", "mlflow", url, body, {}, [1, 32], groups)
         finally:
             self.procs.stop(proc)
 
@@ -522,15 +657,29 @@ class Bench:
             if status != 401:
                 raise BenchError(f"key auth is not on: a request without a key got {status}, not 401")
 
-            # The same instance process, called directly over TCP: what the gateway costs.
-            direct, durl = self.direct_instance(key, uri, model_dir)
-            self.check_answer("the direct instance", durl, body, {}, expected)
+            host_pid = ws.host_info.pid
+            instances = [p for p in process_tree(host_pid) if p != host_pid]
+            groups = {"host (gateway)": [host_pid], "instances": instances}
 
-            self.measure(key, "ours: gateway, 2 instances", "ours", url, body, auth, [1])
-            self.measure(key, "ours: one instance, no gateway", "direct", durl, body, {}, [1])
+            # The gateway's own cost: the same kind of instance process, called directly over TCP,
+            # pinned to the CPU of the instance that serves lone requests through the gateway.
+            before = cpu_snapshot({str(p): [p] for p in instances})
+            self.load.run(url, body, auth, 1, 1.0)
+            after = cpu_snapshot({str(p): [p] for p in instances})
+            serving = max(instances, key=lambda p: after.get(str(p), 0.0) - before.get(str(p), 0.0))
+            direct, durl = self.direct_instance(key, uri, model_dir, cpu_affinity(serving))
+            self.check_answer("the direct instance", durl, body, {}, expected)
+            self._body = body
+            self.measure_interleaved(key, [
+                ("ours: gateway, 2 instances", "ours", url, auth, groups),
+                ("ours: one instance, no gateway", "direct", durl, {}, {"instances": [direct.pid]}),
+            ], 1)
             self.procs.stop(direct)
             direct = None
-            self.measure(key, "ours: gateway, 2 instances", "ours", url, body, auth, [32])
+            socks = self.instance_sockets()
+            before = self.instance_stats(socks)
+            self.measure(key, "ours: gateway, 2 instances", "ours", url, body, auth, [32], groups)
+            self.batching_note(key, before, self.instance_stats(socks))
             self.collect_stats(key, name)
         finally:
             if direct is not None:
@@ -538,7 +687,8 @@ class Bench:
             with contextlib.suppress(Exception):
                 ws.online_endpoints.delete(name)
 
-    def direct_instance(self, key: str, uri: str, model_dir: str) -> tuple[subprocess.Popen[bytes], str]:
+    def direct_instance(self, key: str, uri: str, model_dir: str,
+                        cpus: list[int] | None) -> tuple[subprocess.Popen[bytes], str]:
         """One more instance process like the deployment's (cpu-small: one CPU, one thread, the
         same config fields and defaults), on a TCP port so wrk can reach it."""
         from toolkit.specs import OnlineDeployment
@@ -559,10 +709,38 @@ class Bench:
         env = single_thread_env()
         env["PYTHONUNBUFFERED"] = "1"
         cmd = [sys.executable, "-m", "toolkit.online.instance", "--port", str(port), "--config", str(cfg_path)]
-        proc = self.procs.start("direct-instance", cmd, env=env, log=log, preexec=one_cpu_preexec(0))
+        proc = self.procs.start("direct-instance", cmd, env=env, log=log, preexec=cpus_preexec(cpus or [0]))
         took = wait_ready(f"http://127.0.0.1:{port}/health/ready", proc, "the direct instance", log, timeout=180)
         say(f"  direct instance ready in {took:.1f} s on port {port}")
         return proc, f"http://127.0.0.1:{port}/score"
+
+    def instance_sockets(self) -> list[str]:
+        run = self.ws.home.run_dir
+        return sorted(str(p) for p in run.glob("*.sock"))
+
+    @staticmethod
+    def instance_stats(socks: list[str]) -> dict[str, dict[str, Any]]:
+        out = {}
+        for sock in socks:
+            with contextlib.suppress(OSError, ValueError):
+                out[sock] = uds_get_json(sock, "/stats")
+        return out
+
+    def batching_note(self, key: str, before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]]) -> None:
+        """How well the instances' micro-batcher coalesced requests during the concurrency-32 run."""
+        parts = []
+        for sock, a in after.items():
+            b = before.get(sock)
+            if not b:
+                continue
+            batches = a["batches"] - b["batches"]
+            rows = a["rows"] - b["rows"]
+            busy = a["predict_seconds"] - b["predict_seconds"]
+            if batches:
+                parts.append(f"{rows / batches:.1f} rows per predict, {busy / self.args.duration * 100:.0f}% of the time "
+                             f"in predict, {busy / batches * 1000:.2f} ms per predict call")
+        if parts:
+            self.notes.append(f"{MODELS[key][0]}, ours at concurrency 32, per instance: " + "; ".join(parts) + ".")
 
     def collect_stats(self, key: str, name: str) -> None:
         """The host's own view of the last run (server-side latency, batching) for the report."""
@@ -674,6 +852,16 @@ def render(b: Bench, started: float, info: dict[str, Any], lg_version: str) -> s
                 errs = str(res.errors) if not res.errors else f"{res.errors} ({res.non2xx} non-2xx, {res.socket_errors} socket)"
                 lines.append(f"| {MODELS[key][0]} | {r.server} | {c} | {res.rps:.0f} | {fmt_ms(res.p50_ms)} | "
                              f"{fmt_ms(res.p99_ms)} | {errs} | {ratio} |")
+    cpu_rows = [r for r in rows if r.cpu_ms and r.concurrency == 32]
+    if cpu_rows:
+        lines += ["", "Where the CPU went at concurrency 32 (CPU ms per request, from the processes' CPU times; "
+                  f"{info['cores']} cores means at most {info['cores']:.1f} cores busy):", "",
+                  "| model | server | server processes | load generator | cores busy |",
+                  "|---|---|---|---:|---:|"]
+        for r in cpu_rows:
+            server = ", ".join(f"{k} {v:.2f}" for k, v in r.cpu_ms.items() if k != "load generator")
+            lines.append(f"| {MODELS[r.model][0]} | {r.server} | {server} | {r.cpu_ms.get('load generator', 0):.2f} | "
+                         f"{r.cores_busy:.2f} |")
     lines.append("")
     for key, lim in b.limits.items():
         lines.append(
@@ -800,7 +988,8 @@ def main(argv: list[str] | None = None) -> int:
         (RESULTS / "online.md").write_text(report)
         (RESULTS / "online.json").write_text(json.dumps({
             "machine": info, "duration_s": args.duration, "limits": bench.limits,
-            "rows": [{"model": r.model, "server": r.server, "concurrency": r.concurrency, **asdict(r.result)}
+            "rows": [{"model": r.model, "server": r.server, "concurrency": r.concurrency, **r.result.summary(),
+                      "cpu_ms_per_request": r.cpu_ms, "cores_busy": r.cores_busy}
                      for r in bench.rows],
             "verdicts": [{"target": t, "met": ok, "measured": how} for t, ok, how in verdicts(bench.rows)],
             "notes": bench.notes,

@@ -45,9 +45,6 @@ def host(tmp_path_factory: pytest.TempPathFactory, demo_registry: Path) -> Itera
 def test_flood_gets_429_with_retry_after_and_no_5xx(host: OnlineHost) -> None:
     n = 40
 
-    def body(i: int) -> dict[str, str]:
-        return {}
-
     async def flood() -> list[tuple[int, dict[str, str], bytes, int]]:
         async with aiohttp.ClientSession() as s:
             async def one(i: int) -> tuple[int, dict[str, str], bytes, int]:

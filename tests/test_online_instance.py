@@ -6,6 +6,7 @@ import asyncio
 import io
 import json
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -230,7 +231,8 @@ def test_scoring_script_gets_frames_raw_json_and_times_out(churn_path: str, work
     d = workdir / "script"
     (d / "src").mkdir(parents=True)
     (d / "src" / "score.py").write_text(SCRIPT)
-    inst = Instance(*_start(churn_path, d, code=str(d / "src"), scoring_script="score.py", request_timeout_ms=500))
+    inst = Instance(*_start(churn_path, d, code=str(d / "src"), scoring_script="score.py", request_timeout_ms=500,
+                            max_stuck_predictions=1))
     try:
         _wait_ready(inst)
         df = churn_frame(n=3, seed=8)[CHURN_FEATURES]
@@ -238,13 +240,27 @@ def test_scoring_script_gets_frames_raw_json_and_times_out(churn_path: str, work
         assert r.status_code == 200 and r.json() == {"predictions": model.predict(df).tolist()}
         r = inst.client.post("/score", json={"question": "hi"})
         assert r.json() == {"echo": {"question": "hi"}, "same_dir": True}
-        r = inst.client.post("/score", json={"sleep": 3})
+        r = inst.client.post("/score", json={"sleep": 2})
         assert r.status_code == 408 and r.json()["error_code"] == "RequestTimeout"
+        # The runaway prediction still holds a thread: the next request runs on a spare one, and
+        # with max_stuck_predictions=1 the instance asks to be restarted by failing liveness.
         r = inst.client.post("/score", json={"question": "still there?"})
         assert r.status_code == 200
         stats = inst.stats()
         assert stats["runaway_predictions"] == 1 and stats["errors_by_status"]["408"] == 1
-        assert inst.client.get("/health/live").status_code == 200
+        live = inst.client.get("/health/live")
+        if stats["stuck_predictions"] == 1:
+            assert live.status_code == 503 and inst.client.get("/health/ready").status_code == 503
+        deadline = time.monotonic() + 30  # once the sleeping run() returns, the instance is live again
+        while inst.client.get("/health/live").status_code != 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert inst.stats()["stuck_predictions"] == 0
+        # A prediction stuck for good must not keep the process from stopping when asked to.
+        assert inst.client.post("/score", json={"sleep": 120}).status_code == 408
+        inst.proc.terminate()
+        assert inst.proc.wait(30) in (0, -signal.SIGTERM)  # uvicorn re-raises SIGTERM after a graceful stop
+        assert "stopped after" in inst.log.read_text()
     finally:
         _stop(inst)
 
@@ -275,3 +291,19 @@ def test_micro_batcher_in_process_matches_unbatched(churn_path: str) -> None:
     for res, f in zip(asyncio.run(go()), frames):
         np.testing.assert_array_equal(res.preds, scorer.model.predict(f))
         assert res.batch_requests > 1
+
+
+def test_before_the_model_loads_the_instance_is_live_but_not_ready(churn_path: str) -> None:
+    from toolkit.online.instance import InstanceApp, InstanceConfig
+
+    app = InstanceApp(InstanceConfig.from_dict({"model_path": churn_path, "endpoint": "churn"}), log=lambda line: None)
+
+    async def go() -> list[httpx.Response]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://instance") as c:
+            return [await c.get("/health/live"), await c.get("/health/ready"), await c.post("/score", json={}),
+                    await c.get("/stats")]
+
+    live, ready, score, stats = asyncio.run(go())
+    assert live.status_code == 200 and ready.status_code == 503 and ready.json() == {"status": "loading"}
+    assert score.status_code == 503 and score.json()["error_code"] == "Unavailable"
+    assert stats.json()["ready"] is False

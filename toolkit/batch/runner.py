@@ -18,21 +18,17 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import shutil
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ToolkitError
 from ..specs import BatchDeployment
 from .cluster import LocalPool, RemotePool, worker_env
 from .inputs import MiniBatch, plan_minibatches
-from .job import (
-    CANCEL_REQUESTED, CANCELED, COMPLETED, FAILED, FINALIZING, RUNNING, JobPaths, empty_progress,
-)
+from .job import CANCELED, COMPLETED, FAILED, FINALIZING, RUNNING, JobPaths
 from .output import merge_parts, write_error_log, write_json, write_part_bytes
 from .task import TaskConfig, run_minibatch
 
@@ -199,7 +195,8 @@ class JobRunner:
             done.add(m["idx"])
             tally.rows += m["rows"]
             tally.failed_files += m["failed_files"]
-            for f in json.loads(m["error"] or "[]") if m["error"].startswith("[") else []:
+            errors = json.loads(m["error"]) if m["error"].startswith("[") else []
+            for f in errors:
                 tally.failed_names.append(f.get("name", ""))
                 tally.first_error = tally.first_error or f"{f.get('name')}: {f.get('error')}"
         return tally, [mb for mb in plan if mb.idx not in done]

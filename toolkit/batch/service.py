@@ -9,7 +9,6 @@ afterwards, ``start()`` of the next host finds it and carries it on.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import re
@@ -24,8 +23,8 @@ from ..specs import BatchDeployment
 from .cluster import Compute
 from .inputs import expand_inputs
 from .job import (
-    CANCEL_REQUESTED, CANCELED, COMPLETED, FAILED, FINALIZING, NOT_STARTED, QUEUED, RESUMABLE, RUNNING,
-    TERMINAL, JobPaths, effective_deployment, empty_progress, new_job_id,
+    CANCEL_REQUESTED, CANCELED, NOT_STARTED, QUEUED, RESUMABLE, TERMINAL, JobPaths, effective_deployment,
+    empty_progress, new_job_id,
 )
 from .output import write_json
 from .runner import JobRunner, local_workers

@@ -35,6 +35,8 @@ Routes (a raw ASGI app: no framework routing, nothing per request that is not ne
 * ``GET /stats``: JSON counters (requests, errors by status, in flight, batches, rows, batch size
   histograms, predict seconds, model load seconds, runaway/stuck predictions).
 
+SIGTERM/SIGINT stop it gracefully (in-flight requests get up to 5 s; uvicorn then re-raises the
+signal, so the exit status is -15 for SIGTERM).  A runaway prediction never holds up the exit.
 A model that fails to load makes the process print the loader's full message to stderr, then a
 last line ``MODEL_LOAD_FAILED: <message>``, and exit with code 3.  Stderr gets one line per
 startup, shutdown and error; never a request body or header value.
@@ -389,4 +391,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # A runaway prediction's thread cannot be stopped, and the interpreter would wait for it
+    # forever at exit: leave without joining worker threads.
+    os._exit(code)

@@ -255,7 +255,6 @@ class OnlineService:
                     dep.pending = new
                 else:
                     dep.switch(gen, new)
-                    dep.retired = []
                     dep.failed = None
                     self._rebuild(endpoint)
                 for inst in new:
