@@ -276,7 +276,8 @@ def what_would_change(profile: ModelProfile, workload: Workload, current: Evalua
             if not workload.frequency.scheduled:
                 changes.update(peak_rps=workload.peak, avg_rps=workload.average)
             ev = run(**changes)
-            if ev is not None and ev.recommendation == "online":
+            # An online option that cannot meet the tighter target is no answer to offer.
+            if ev is not None and ev.recommendation == "online" and ev.online.feasible:
                 more = _pct(ev.online.cost_per_month, current.batch.cost_per_month) if current.batch.feasible else None
                 how = (f"{more / 100 + 1:,.0f}x the cost" if more is not None and more > 100 else
                        f"{more:+.0f}% cost" if more is not None else "")
