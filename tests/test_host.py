@@ -121,3 +121,16 @@ def test_models_list_cli_shows_versions_and_aliases(workspace):
     assert models["churn"]["versions"][0]["signature"]["inputs"]
     human = run_cli("models", "show", "churn", home=workspace.home).stdout
     assert "champion" in human and "region:string" in human
+
+
+def test_local_test_verb_scores_a_spec_without_creating_anything(home, tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"dataframe_split": {"columns": ["age"], "data": [[1]]}}')
+    ok = run_cli("online-deployment", "test", "-f", str(EXAMPLES / "churn-blue.yml"),
+                 "--request-file", str(EXAMPLES / "churn-request.json"), home=home)
+    assert ok.returncode == 0, ok.stderr
+    assert len(json.loads(ok.stdout)["predictions"]) == 2
+    failed = run_cli("online-deployment", "test", "-f", str(EXAMPLES / "churn-blue.yml"),
+                     "--request-file", str(bad), home=home)
+    assert failed.returncode == 1 and "tenure_months" in json.loads(failed.stdout)["message"]
+    assert daemon.read_host(home) is None and not home.state_db.exists()

@@ -380,11 +380,11 @@ def cmd_od_logs(args: argparse.Namespace) -> int:
 
 
 def cmd_od_test(args: argparse.Namespace) -> int:
-    from .operations import OnlineDeploymentOperations
+    from .operations import score_spec_locally
     from .specs import OnlineDeployment, load_spec
 
     spec = load_spec(OnlineDeployment, args.file, args.set)
-    status, body = OnlineDeploymentOperations.test(None, spec, Path(args.request_file), home=Home.resolve(args.home))  # type: ignore[arg-type]
+    status, body = score_spec_locally(spec, Path(args.request_file), home=Home.resolve(args.home))
     print(json.dumps(body))
     return EXIT_OK if status < 400 else EXIT_FAILED
 

@@ -108,10 +108,12 @@ class Job(Entity):
         if self._data.get("state") != "Completed":
             self.refresh()
         folder = self.output_path
-        name = (self._data.get("spec") or {}).get("output_file_name")
-        candidates = [folder / name] if name else []
+        recorded = (self._data.get("outputs") or {}).get("predictions")
+        candidates = [Path(recorded)] if recorded else []
         candidates += sorted(folder.glob("predictions.*"))
         for path in candidates:
             if path.is_file():
                 return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
-        raise ToolkitError(f"job {self.id} ({self._data.get('state')}) has no predictions file in {folder}")
+        action = ((self._data.get("spec") or {}).get("deployment") or {}).get("output_action")
+        why = " (its output_action is summary_only)" if action == "summary_only" else ""
+        raise ToolkitError(f"job {self.id} ({self._data.get('state')}) has no predictions file in {folder}{why}")

@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "ModelOperations", "OnlineEndpointOperations", "OnlineDeploymentOperations",
     "BatchEndpointOperations", "BatchDeploymentOperations", "JobOperations", "encode_request",
+    "score_spec_locally",
 ]
 
 TERMINAL_PROVISIONING = ("Succeeded", "Failed")
@@ -212,15 +213,21 @@ class OnlineDeploymentOperations(_Ops):
         return out["logs"]
 
     def test(self, deployment: OnlineDeployment | dict[str, Any] | str | Path, data: Any,
-             content_type: str | None = None, home: Any = None) -> tuple[int, Any]:
+             content_type: str | None = None) -> tuple[int, Any]:
         """Score ``data`` with the spec in this process, creating nothing (Azure's local endpoint)."""
-        from .home import Home
-        from .online.local import score_locally
-        from .registry import Registry
+        return score_spec_locally(deployment, data, content_type)
 
-        spec = _spec(OnlineDeployment, deployment)
-        body, ctype = encode_request(data, content_type)
-        return score_locally(spec, body, ctype, Registry(home or Home.resolve()))
+
+def score_spec_locally(deployment: OnlineDeployment | dict[str, Any] | str | Path, data: Any,
+                       content_type: str | None = None, home: Any = None) -> tuple[int, Any]:
+    """(status, body) of scoring ``data`` with a deployment spec in-process, as the server would."""
+    from .home import Home
+    from .online.local import score_locally
+    from .registry import Registry
+
+    spec = _spec(OnlineDeployment, deployment)
+    body, ctype = encode_request(data, content_type)
+    return score_locally(spec, body, ctype, Registry(home or Home.resolve()))
 
 
 class BatchEndpointOperations(_Ops):

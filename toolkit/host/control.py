@@ -471,6 +471,9 @@ def build_router() -> APIRouter:
     @r.get("/jobs", tags=["batch"])
     async def list_jobs(request: Request, endpoint: str | None = None, state: str | None = None) -> list[dict[str, Any]]:
         ctx = _ctx(request)
+        if ctx.batch is not None:
+            jobs = ctx.batch.jobs(endpoint)
+            return [j for j in jobs if state is None or j["state"] == state]
         return ctx.store.list_jobs(endpoint=endpoint, states=(state,) if state else None)
 
     @r.get("/jobs/{job_id}", tags=["batch"])
