@@ -194,7 +194,7 @@ def serve(home: Home, host: str = "127.0.0.1", port: int = DEFAULT_PORT, foregro
 
     from ..registry import Registry
     from ..store import Store
-    from .app import create_app
+    from .app import create_host_app
     from .services import HostContext, HostSettings
 
     home.ensure()
@@ -214,7 +214,9 @@ def serve(home: Home, host: str = "127.0.0.1", port: int = DEFAULT_PORT, foregro
         except OSError:
             pass
 
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    # IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY on sockets that say so, and without
+    # it kept-alive responses wait ~40 ms for delayed ACKs.
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
@@ -235,7 +237,7 @@ def serve(home: Home, host: str = "127.0.0.1", port: int = DEFAULT_PORT, foregro
         if server is not None:
             server.should_exit = True
 
-    app = create_app(ctx, token, request_shutdown)
+    app = create_host_app(ctx, token, request_shutdown)
     config = uvicorn.Config(
         app, loop="uvloop", http="httptools", log_level="warning", access_log=False,
         timeout_keep_alive=30, backlog=2048, lifespan="on",
