@@ -323,7 +323,7 @@ def report(results: list[dict[str, Any]], limit_rps: float, args: Any, lim: dict
 
     by = {(r["variant"], r["how"].split(",")[0].split(" (")[0]): r for r in results}
     lines = [
-        f"# Batch scoring benchmark",
+        "# Batch scoring benchmark",
         "",
         f"{args.rows:,} rows in {args.files} Parquet files ({FEATURES.__len__()} float features), "
         f"RandomForestRegressor({args.trees} trees, min_samples_leaf=5); {os.cpu_count()} cores, "

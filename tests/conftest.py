@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -77,9 +78,8 @@ def workspace(home: Home):
         daemon.stop(home)
 
 
-def run_cli(*args: str, home: Home | None = None, timeout: float = 180) -> "subprocess.CompletedProcess[str]":
+def run_cli(*args: str, home: Home | None = None, timeout: float = 180) -> subprocess.CompletedProcess[str]:
     """Run the real ``endpoints`` command in a subprocess, as a user would."""
-    import subprocess
     import sys
 
     env = dict(os.environ)

@@ -40,7 +40,7 @@ def test_resolve(home):
 
 def test_artifacts_live_in_the_home(home):
     mv = Registry(home).client.get_model_version("churn", "1")
-    info = mlflow.models.get_model_info(f"models:/churn/1")
+    info = mlflow.models.get_model_info("models:/churn/1")
     assert info.signature is not None
     assert "artifacts" in Registry(home).client.get_run(mv.run_id).info.artifact_uri
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import html
 import json
-import time
 from datetime import datetime
-from typing import Any, Iterator
+from typing import Any
 
 __all__ = ["Entity", "EntityList", "format_time"]
 
@@ -93,9 +92,6 @@ class EntityList(list):  # type: ignore[type-arg]
         super().__init__(items)
         self.kind = kind
 
-    def __iter__(self) -> Iterator[Entity]:
-        return super().__iter__()
-
     def _repr_html_(self) -> str:
         if not self:
             return f"<i>no {html.escape(self.kind)}s</i>"
@@ -107,11 +103,3 @@ class EntityList(list):  # type: ignore[type-arg]
         )
         return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
-
-def wait_until(predicate: Any, timeout: float, interval: float = 0.25) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return False

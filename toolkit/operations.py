@@ -12,8 +12,6 @@ from .errors import DeploymentFailed, InvalidInput, InvalidSpec, ToolkitError
 from .specs import BatchDeployment, BatchEndpoint, OnlineDeployment, OnlineEndpoint, Spec, load_spec, parse_spec
 
 if TYPE_CHECKING:  # pragma: no cover
-    import pandas as pd
-
     from .client import HostClient
     from .jobs import Job
 

@@ -162,9 +162,6 @@ class Store:
         with self._lock:
             return self._conn.execute(sql, args).rowcount
 
-    def transaction(self) -> "_Tx":
-        return _Tx(self)
-
     # --- resources ------------------------------------------------------------------------
     @staticmethod
     def _resource(row: sqlite3.Row) -> Resource:
@@ -320,23 +317,4 @@ class Store:
             Event(r["id"], r["ts"], r["level"], r["reason"], r["message"], r["endpoint"], r["deployment"], r["job"])
             for r in reversed(rows)
         ]
-
-
-class _Tx:
-    """``with store.transaction():`` groups writes atomically (holds the lock)."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-    def __enter__(self) -> Store:
-        self.store._lock.acquire()
-        self.store._conn.execute("BEGIN IMMEDIATE")
-        return self.store
-
-    def __exit__(self, exc_type: Any, *_: Any) -> None:
-        try:
-            self.store._conn.execute("ROLLBACK" if exc_type else "COMMIT")
-        finally:
-            self.store._lock.release()
-
 

@@ -322,12 +322,12 @@ def build_router() -> APIRouter:
         _check_code(spec)
         resolved = await asyncio.to_thread(_check_model, ctx, spec.model)
         state = "Updating" if existing else "Creating"
-        res = ctx.store.put(OD, endpoint, name, spec.to_dict(), state, model_version=resolved.label)
+        ctx.store.put(OD, endpoint, name, spec.to_dict(), state, model_version=resolved.label)
         ctx.event("DeploymentUpdating" if existing else "DeploymentCreating",
                   f"model {spec.model} resolved to {resolved.label}; {spec.instance_count} x {spec.instance_type}",
                   endpoint=endpoint, deployment=name)
         await _online(ctx).deploy(endpoint, name)
-        return _deployment_view(ctx, ctx.store.get(OD, endpoint, name) if res else res)
+        return _deployment_view(ctx, ctx.store.get(OD, endpoint, name))
 
     @r.delete("/online-endpoints/{endpoint}/deployments/{name}", tags=["online"])
     async def delete_online_deployment(request: Request, endpoint: str, name: str) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..errors import Conflict, HostError, HostNotRunning
+from ..errors import Conflict, HostError
 from ..home import Home
 
 __all__ = ["HostInfo", "read_host", "start_background", "stop", "serve", "DEFAULT_PORT"]
@@ -163,13 +163,6 @@ def stop(home: Home, timeout: float = 30.0) -> HostInfo | None:
         home.host_json.unlink()
     except FileNotFoundError:
         pass
-    return info
-
-
-def require_host(home: Home) -> HostInfo:
-    info = read_host(home)
-    if info is None:
-        raise HostNotRunning(f"no host is running for {home.root}; start one with `endpoints up`")
     return info
 
 
