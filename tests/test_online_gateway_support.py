@@ -20,10 +20,10 @@ from typing import Any, AsyncIterator, Callable, Coroutine
 
 import aiohttp
 import uvicorn
-from starlette.applications import Starlette
 
 from toolkit.demo.data import CHURN_FEATURES, churn_frame
 from toolkit.home import Home
+from toolkit.host.app import DataPlane
 from toolkit.host.services import HostContext, HostSettings
 from toolkit.online.auth import new_secrets
 from toolkit.online.service import OnlineService
@@ -129,7 +129,7 @@ class OnlineHost:
             finally:
                 await svc.stop()
 
-        self.app = Starlette(routes=svc.routes(), lifespan=lifespan)
+        self.app = DataPlane(svc, lifespan=lifespan)  # the host's own data-plane app
         # Bind loopback even when the context pretends to be a public host (auth tests).
         self.server = uvicorn.Server(uvicorn.Config(
             self.app, host="127.0.0.1", port=self.port, loop="uvloop", http="httptools", lifespan="on",

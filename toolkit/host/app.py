@@ -17,9 +17,9 @@ from starlette.responses import JSONResponse
 from .. import __version__
 from ..errors import HostError, ToolkitError
 from .control import build_router
-from .services import HostContext
+from .services import HostContext, OnlineServiceProtocol
 
-__all__ = ["create_app", "create_host_app", "HostApp", "DATA_PLANE_PREFIXES"]
+__all__ = ["create_app", "create_host_app", "HostApp", "DataPlane", "DATA_PLANE_PREFIXES"]
 
 log = logging.getLogger("toolkit.host")
 
@@ -101,34 +101,51 @@ def create_app(ctx: HostContext, admin_token: str, request_shutdown: Callable[[]
 DATA_PLANE_PREFIXES = ("/endpoints/", "/v2/", "/metrics")
 
 
-def _data_plane(ctx: HostContext) -> Starlette:
-    async def toolkit_error(request: Request, err: Exception) -> JSONResponse:
-        assert isinstance(err, ToolkitError)
-        return _error(err)
+class DataPlane:
+    """The online data plane as one ASGI app: scoring paths go to the gateway's raw handler
+    before any routing (the hot path); the rest (swagger, V2 metadata, /metrics) to a small
+    Starlette app of the gateway's routes."""
 
-    async def not_found(request: Request, err: Exception) -> JSONResponse:
-        status = getattr(err, "status_code", 404)
-        code = {404: "NotFound", 405: "MethodNotAllowed"}.get(status, "HTTPError")
-        return JSONResponse({"error_code": code, "message": f"no route {request.method} {request.url.path}"},
-                            status_code=status)
+    def __init__(self, online: OnlineServiceProtocol, lifespan: Any = None) -> None:
+        self.scoring = online.scoring_app
+        self.routes = Starlette(routes=online.routes(), lifespan=lifespan, exception_handlers={
+            ToolkitError: _toolkit_error, StarletteHTTPException: _not_found, Exception: _unexpected,
+        })
 
-    async def unexpected(request: Request, err: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return _error(HostError(f"internal error: {type(err).__name__}: {err}"))
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            score = self.scoring(scope["path"])
+            if score is not None:
+                await score(scope, receive, send)
+                return
+        await self.routes(scope, receive, send)
 
-    return Starlette(routes=ctx.online.routes(), exception_handlers={
-        ToolkitError: toolkit_error, StarletteHTTPException: not_found, Exception: unexpected,
-    })
+
+async def _toolkit_error(request: Request, err: Exception) -> JSONResponse:
+    assert isinstance(err, ToolkitError)
+    return _error(err)
+
+
+async def _not_found(request: Request, err: Exception) -> JSONResponse:
+    status = getattr(err, "status_code", 404)
+    code = {404: "NotFound", 405: "MethodNotAllowed"}.get(status, "HTTPError")
+    return JSONResponse({"error_code": code, "message": f"no route {request.method} {request.url.path}"},
+                        status_code=status)
+
+
+async def _unexpected(request: Request, err: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return _error(HostError(f"internal error: {type(err).__name__}: {err}"))
 
 
 class HostApp:
-    """Sends data-plane requests straight to the gateway's few routes, the rest to FastAPI.
+    """Sends data-plane requests straight to the :class:`DataPlane`, the rest to FastAPI.
 
     Scoring is the hot path: matched after ~30 control-plane routes, route matching alone was a
     quarter of the host's CPU per request.
     """
 
-    def __init__(self, control: FastAPI, data: Starlette | None) -> None:
+    def __init__(self, control: FastAPI, data: DataPlane | None) -> None:
         self.control = control
         self.data = data
         self.state = control.state
@@ -143,4 +160,4 @@ class HostApp:
 def create_host_app(ctx: HostContext, admin_token: str, request_shutdown: Callable[[], None] = lambda: None) -> HostApp:
     """The ASGI app the host serves: control plane plus (if available) the online data plane."""
     control = create_app(ctx, admin_token, request_shutdown)
-    return HostApp(control, _data_plane(ctx) if ctx.online is not None else None)
+    return HostApp(control, DataPlane(ctx.online) if ctx.online is not None else None)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Awaitable, Callable, Protocol
 
 from starlette.routing import BaseRoute
 
@@ -82,7 +82,10 @@ class OnlineServiceProtocol(Protocol):
         """Stop everything under the endpoint."""
 
     def routes(self) -> list[BaseRoute]:
-        """Data-plane routes (/endpoints/..., /v2/..., /metrics)."""
+        """Data-plane routes (/endpoints/..., /v2/..., /metrics), except the scoring routes."""
+
+    def scoring_app(self, path: str) -> Callable[[Any, Any, Any], Awaitable[None]] | None:
+        """The raw ASGI handler of a scoring path (served before any routing), or None."""
 
     def describe(self, endpoint: str, name: str) -> dict[str, Any]:
         """Live view of a deployment for ``show``: instances, their states, pids, ports."""

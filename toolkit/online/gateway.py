@@ -1,7 +1,8 @@
 """The data-plane gateway: auth, routing, throttling, forwarding to instances, mirroring.
 
 The gateway never parses a scoring body: it forwards the bytes and the ``Content-Type`` to an
-instance over its Unix socket (one pooled :class:`aiohttp.ClientSession` per instance process)
+instance over its Unix socket (a pool of keep-alive connections per instance process, see
+:mod:`.upstream`)
 and relays the instance's answer.  Everything it needs per request is in memory (route tables,
 secrets, slots), so the hot path is a few dictionary lookups, one ``verify`` and one socket
 round trip.
@@ -16,28 +17,31 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from ..errors import (
-    InvalidInput, NotFound, PayloadTooLarge, RequestTimeout, ToolkitError, TooManyRequests,
+    HostError, InvalidInput, NotFound, PayloadTooLarge, RequestTimeout, ToolkitError, TooManyRequests,
     Unauthorized, Unavailable,
 )
 from .auth import verify
 from .metrics import CONTENT_TYPE_LATEST
 from .router import RouteTable
 from .supervisor import Deployment, Instance
+from .upstream import UpstreamError
 
 if TYPE_CHECKING:
     from .service import OnlineService
 
 __all__ = ["Gateway", "TIMEOUT_GRACE_S"]
+
+log = logging.getLogger("toolkit.host")
 
 # The instance enforces request_timeout_ms itself and answers 408 with details; the gateway's
 # deadline is a little later so the instance's answer normally wins and the gateway's own 408
@@ -65,6 +69,36 @@ class _Answer(Exception):
         self.deployment = deployment
 
 
+class _Incoming:
+    """The few parts of an ASGI request the scoring path reads (headers decoded once)."""
+
+    __slots__ = ("method", "headers", "_receive")
+
+    def __init__(self, scope: dict[str, Any], receive: Any) -> None:
+        self.method: str = scope["method"]
+        # reversed: for a repeated header the first value wins, as with Starlette's headers.get
+        self.headers: dict[str, str] = {k.decode("latin-1"): v.decode("latin-1") for k, v in reversed(scope["headers"])}
+        self._receive = receive
+
+    async def body(self, limit: int) -> bytes | None:
+        """The whole body, or None as soon as it exceeds ``limit`` bytes."""
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            msg = await self._receive()
+            if msg["type"] == "http.disconnect":
+                raise _Answer(InvalidInput("the client disconnected before sending the whole body"))
+            chunk = msg.get("body", b"")
+            if chunk:
+                size += len(chunk)
+                if size > limit:
+                    return None
+                chunks.append(chunk)
+            if not msg.get("more_body", False):
+                break
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
 class Gateway:
     def __init__(self, service: "OnlineService") -> None:
         self.svc = service
@@ -73,14 +107,12 @@ class Gateway:
 
     # --- routes --------------------------------------------------------------------------
     def routes(self) -> list[BaseRoute]:
-        # Every method reaches the handlers, which answer a wrong one with a JSON 405 (the
-        # framework's own 405 is plain text, and errors here are always JSON).
+        # The scoring routes are not here: the host sends them to :meth:`score_asgi` before any
+        # routing (see :meth:`scoring_target`).  Every method reaches the handlers, which answer
+        # a wrong one with a JSON 405 (the framework's own 405 is plain text; errors are JSON).
         m = _ALL_METHODS
         return [
-            Route("/endpoints/{endpoint}/score", self.score, methods=m, name="online-score"),
-            Route("/endpoints/{endpoint}/invocations", self.score, methods=m, name="online-invocations"),
             Route("/endpoints/{endpoint}/swagger.json", self.swagger, methods=m, name="online-swagger"),
-            Route("/v2/models/{endpoint}/infer", self.v2_infer, methods=m, name="v2-infer"),
             Route("/v2/models/{endpoint}/ready", self.v2_model_ready, methods=m, name="v2-model-ready"),
             Route("/v2/models/{endpoint}", self.v2_model, methods=m, name="v2-model"),
             Route("/v2/health/live", self.v2_live, name="v2-live"),
@@ -90,22 +122,26 @@ class Gateway:
 
     # --- helpers -------------------------------------------------------------------------
     @staticmethod
-    def _request_id(request: Request) -> str:
+    def _request_id(request: "Request | _Incoming") -> str:
         rid = request.headers.get("x-request-id")
         return rid[:200] if rid else uuid.uuid4().hex
 
-    def _error(self, err: ToolkitError, rid: str, deployment: str = "") -> Response:
+    @staticmethod
+    def _error_headers(err: ToolkitError, rid: str, deployment: str = "") -> dict[str, str]:
         headers = {"X-Request-Id": rid, "X-Deployment": deployment}
         if isinstance(err, TooManyRequests):
             headers["Retry-After"] = str(max(1, round(err.retry_after)))
-        return _json_response(err.status_code, err.to_body(), headers)
+        return headers
+
+    def _error(self, err: ToolkitError, rid: str, deployment: str = "") -> Response:
+        return _json_response(err.status_code, err.to_body(), self._error_headers(err, rid, deployment))
 
     @staticmethod
-    def _method(request: Request, allowed: str) -> None:
+    def _method(request: "Request | _Incoming", allowed: str) -> None:
         if request.method != allowed:
             raise _Answer(MethodNotAllowed(f"{request.method} is not allowed here; use {allowed}"))
 
-    def _table(self, endpoint: str, request: Request) -> RouteTable:
+    def _table(self, endpoint: str, request: "Request | _Incoming") -> RouteTable:
         table = self.svc.tables.get(endpoint)
         if table is None:
             raise _Answer(NotFound(f"online endpoint {endpoint!r} does not exist"))
@@ -116,7 +152,7 @@ class Gateway:
                 raise _Answer(err) from None
         return table
 
-    def _deployment(self, table: RouteTable, request: Request) -> tuple[Deployment, bool]:
+    def _deployment(self, table: RouteTable, request: "Request | _Incoming") -> tuple[Deployment, bool]:
         """The deployment to serve this request, and whether the traffic table chose it."""
         headers = request.headers
         named = headers.get("x-deployment") or headers.get("azureml-model-deployment")
@@ -141,7 +177,7 @@ class Gateway:
             raise _Answer(Unavailable(f"deployment {name!r} of {e!r} is not running"), name)
         return dep, True
 
-    async def _body(self, request: Request, dep: Deployment) -> bytes:
+    async def _body(self, request: "_Incoming", dep: Deployment) -> bytes:
         limit = dep.settings.max_body
         declared = request.headers.get("content-length")
         if declared is not None:
@@ -152,16 +188,13 @@ class Gateway:
             if size > limit:
                 raise _Answer(PayloadTooLarge(
                     f"request body of {size} bytes exceeds max_body_bytes={limit} of deployment {dep.name!r}"), dep.name)
-            return await request.body()
-        # Chunked upload: count while reading, stop at the cap instead of buffering a flood.
-        chunks, total = [], 0
-        async for chunk in request.stream():
-            total += len(chunk)
-            if total > limit:
-                raise _Answer(PayloadTooLarge(
-                    f"request body exceeds max_body_bytes={limit} of deployment {dep.name!r}"), dep.name)
-            chunks.append(chunk)
-        return b"".join(chunks)
+        # Count while reading (a chunked upload has no declared size): stop at the cap instead
+        # of buffering a flood.
+        body = await request.body(limit)
+        if body is None:
+            raise _Answer(PayloadTooLarge(
+                f"request body exceeds max_body_bytes={limit} of deployment {dep.name!r}"), dep.name)
+        return body
 
     # --- slots ---------------------------------------------------------------------------
     async def _acquire(self, dep: Deployment, exclude: Instance | None = None) -> Instance:
@@ -223,15 +256,14 @@ class Gateway:
 
     async def _send(self, inst: Instance, method: str, path: str, body: bytes | None,
                     content_type: str | None, rid: str) -> tuple[int, bytes, str | None, str | None]:
-        session = inst.session
-        if session is None:
-            raise aiohttp.ClientConnectionError("instance has no connection pool (restarting)")
+        upstream = inst.session
+        if upstream is None:
+            raise UpstreamError("instance has no connection pool (restarting)")
         headers = {"X-Request-Id": rid}
         if content_type:
             headers["Content-Type"] = content_type
-        async with session.request(method, "http://instance" + path, data=body, headers=headers) as resp:
-            content = await resp.read()
-            return resp.status, content, resp.headers.get("Content-Type"), resp.headers.get("X-Batch-Size")
+        reply = await upstream.request(method, path, body, headers)
+        return reply.status, reply.body, reply.header(b"content-type"), reply.header(b"x-batch-size")
 
     async def _forward(self, dep: Deployment, method: str, path: str, body: bytes | None,
                        content_type: str | None, rid: str) -> tuple[int, bytes, str | None, str | None]:
@@ -242,7 +274,7 @@ class Gateway:
             try:
                 async with asyncio.timeout(dep.settings.timeout_s + TIMEOUT_GRACE_S):
                     return await self._send(inst, method, path, body, content_type, rid)
-            except aiohttp.ClientConnectionError:
+            except UpstreamError:
                 # The instance died (or is restarting) before answering: nothing reached the
                 # caller, so another instance may take it.  Keep it out of routing until its
                 # next probe says otherwise.
@@ -261,17 +293,35 @@ class Gateway:
                 dep.release(inst)
         raise AssertionError("unreachable")
 
-    # --- scoring -------------------------------------------------------------------------
-    async def score(self, request: Request) -> Response:
-        return await self._score(request, "/score")
+    # --- scoring (raw ASGI: the hot path builds no framework objects) ----------------------
+    @staticmethod
+    def scoring_target(path: str) -> tuple[str, str] | None:
+        """``(endpoint, instance path)`` when ``path`` is a scoring route, else None."""
+        parts = path.split("/")
+        # /endpoints/{e}/score|invocations  or  /v2/models/{e}/infer
+        if len(parts) == 4 and parts[1] == "endpoints" and parts[3] in ("score", "invocations") and parts[2]:
+            return parts[2], "/score"
+        if len(parts) == 5 and parts[1] == "v2" and parts[2] == "models" and parts[4] == "infer" and parts[3]:
+            return parts[3], "/v2/infer"
+        return None
 
-    async def v2_infer(self, request: Request) -> Response:
-        return await self._score(request, "/v2/infer")
+    async def score_asgi(self, scope: dict[str, Any], receive: Any, send: Any, endpoint: str, path: str) -> None:
+        req = _Incoming(scope, receive)
+        try:
+            status, content, ctype, headers = await self._score(req, endpoint, path)
+        except Exception as err:  # a bug of ours: answer JSON like every other error, and log it
+            log.exception("unhandled error on %s %s", req.method, scope["path"])
+            fail = HostError(f"internal error: {type(err).__name__}: {err}")
+            status, content, ctype, headers = fail.status_code, json.dumps(fail.to_body()).encode(), "application/json", {}
+        out = [(b"content-type", (ctype or "application/json").encode("latin-1")),
+               (b"content-length", str(len(content)).encode())]
+        out.extend((k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items())
+        await send({"type": "http.response.start", "status": status, "headers": out})
+        await send({"type": "http.response.body", "body": content})
 
-    async def _score(self, request: Request, path: str) -> Response:
+    async def _score(self, request: "_Incoming", endpoint: str, path: str) -> tuple[int, bytes, str | None, dict[str, str]]:
         t0 = time.perf_counter()
         rid = self._request_id(request)
-        endpoint = request.path_params["endpoint"]
         label_e, label_d = _UNKNOWN, ""
         dep: Deployment | None = None
         try:
@@ -311,15 +361,15 @@ class Gateway:
         headers = {"X-Deployment": dep.name, "X-Request-Id": rid}
         if batch:
             headers["X-Batch-Size"] = batch
-        return Response(content, status_code=status, headers=headers, media_type=rctype or "application/json")
+        return status, content, rctype, headers
 
     def _finish_error(self, err: ToolkitError, rid: str, endpoint: str, deployment: str,
-                      dep: Deployment | None, t0: float) -> Response:
+                      dep: Deployment | None, t0: float) -> tuple[int, bytes, str, dict[str, str]]:
         latency = time.perf_counter() - t0
         if dep is not None:
             dep.stats.record(err.status_code, latency)
         self.metrics.on_request(endpoint, deployment, err.status_code, latency if dep is not None else None)
-        return self._error(err, rid, deployment)
+        return err.status_code, json.dumps(err.to_body()).encode(), "application/json", self._error_headers(err, rid, deployment)
 
     # --- mirroring -----------------------------------------------------------------------
     def _mirror(self, endpoint: str, name: str, path: str, body: bytes, ctype: str | None, rid: str) -> None:
@@ -341,7 +391,7 @@ class Gateway:
         try:
             async with asyncio.timeout(mdep.settings.timeout_s + TIMEOUT_GRACE_S):
                 status, _, _, _ = await self._send(inst, "POST", path, body, ctype, rid + "-mirror")
-        except (aiohttp.ClientError, OSError):
+        except (UpstreamError, OSError):
             status = 503
         except TimeoutError:
             status = 408

@@ -379,7 +379,10 @@ def main(argv: list[str] | None = None) -> int:
         kwargs.update(host=args.host, port=args.port)
     uconfig = uvicorn.Config(
         app, loop="uvloop", http="httptools", lifespan="on", access_log=False, log_level="warning",
-        timeout_graceful_shutdown=5, server_header=False, date_header=False, **kwargs,
+        timeout_graceful_shutdown=5, server_header=False, date_header=False,
+        # The gateway is the only client and pools its connections: do not close idle ones
+        # under it (a request racing the close would have to be retried elsewhere).
+        timeout_keep_alive=3600, **kwargs,
     )
     server = uvicorn.Server(uconfig)
     app.server = server

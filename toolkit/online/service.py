@@ -17,7 +17,7 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Awaitable, Callable, Iterator
 
 from starlette.routing import BaseRoute
 
@@ -182,6 +182,18 @@ class OnlineService:
 
     def routes(self) -> list[BaseRoute]:
         return self.gateway.routes()
+
+    def scoring_app(self, path: str) -> Callable[[Any, Any, Any], Awaitable[None]] | None:
+        target = self.gateway.scoring_target(path)
+        if target is None:
+            return None
+        endpoint, instance_path = target
+        gateway = self.gateway
+
+        async def app(scope: Any, receive: Any, send: Any) -> None:
+            await gateway.score_asgi(scope, receive, send, endpoint, instance_path)
+
+        return app
 
     async def wait(self, endpoint: str, name: str, timeout: float | None = None) -> str:
         """Wait for a deploy started by :meth:`deploy` to settle; return the provisioning state."""

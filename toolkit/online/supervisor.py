@@ -34,12 +34,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-import aiohttp
 import psutil
 
 from ..specs import OnlineDeployment, Probe
 from .resources import MIB, Compute, CpuAllocator, make_preexec, thread_env, tree_rss
 from .stats import DeploymentStats
+from .upstream import Upstream, UpstreamError
 
 __all__ = [
     "Instance",
@@ -119,7 +119,7 @@ class Instance:
         self.pid: int | None = None
         self.proc: subprocess.Popen[bytes] | None = None
         self.ps: psutil.Process | None = None
-        self.session: aiohttp.ClientSession | None = None
+        self.session: Upstream | None = None
         self.inflight = 0
         self.started_at: float | None = None      # wall clock, for show
         self.ready_at: float | None = None
@@ -363,10 +363,7 @@ class Supervisor:
 
         threading.Thread(target=wait, name=f"wait-{inst.id}", daemon=True).start()
         # Connections to an instance are pooled for keep-alive; a new process needs a fresh pool.
-        inst.session = aiohttp.ClientSession(
-            connector=aiohttp.UnixConnector(path=str(inst.sock), limit=gen.settings.max_concurrent + 8),
-            auto_decompress=False, skip_auto_headers=("User-Agent", "Accept-Encoding"),
-        )
+        inst.session = Upstream(str(inst.sock), limit=gen.settings.max_concurrent + 8)
 
     async def _close_session(self, inst: Instance) -> None:
         if inst.session is not None:
@@ -385,10 +382,8 @@ class Supervisor:
             return False
         try:
             async with asyncio.timeout(probe.timeout):
-                async with session.get(f"http://instance{path}") as resp:
-                    await resp.read()
-                    return resp.status == 200
-        except (aiohttp.ClientError, OSError, TimeoutError):
+                return (await session.request("GET", path)).status == 200
+        except (UpstreamError, OSError, TimeoutError):
             return False
 
     async def _run(self, inst: Instance) -> None:
