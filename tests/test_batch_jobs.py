@@ -102,6 +102,11 @@ def test_twenty_csv_files_in_order_then_rows_split_and_scale_to_zero(home: Home,
             pool = next(iter(svc.compute.pools.values()))
             loaded = await pool.client.run(_loaded_models)
             assert loaded and all(n <= 1 for n in loaded.values())
+            # Workers were forked by the warm fork server (their parent), not spawned by the host.
+            await svc.workers_warm()
+            assert svc.cluster_info()["local"]["worker_start"] == "fork server"
+            parents = await pool.client.run(_parent_pid)
+            assert parents and os.getpid() not in parents.values()
 
             # Rows split (Parquet, 10 rows a mini-batch) into a Parquet output, with overrides.
             out = tmp_path / "pq-out"
@@ -122,6 +127,10 @@ def test_twenty_csv_files_in_order_then_rows_split_and_scale_to_zero(home: Home,
             await svc.stop()
 
     run(main)
+
+
+def _parent_pid() -> int:
+    return os.getppid()
 
 
 def _loaded_models() -> int:

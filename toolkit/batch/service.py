@@ -20,7 +20,7 @@ from typing import Any
 from ..errors import Conflict, InvalidInput, InvalidSpec, NotFound
 from ..host.services import HostContext
 from ..specs import BatchDeployment
-from .cluster import Compute
+from .cluster import Compute, prime_worker_factory, warm_worker_factory
 from .inputs import expand_inputs
 from .job import (
     CANCEL_REQUESTED, CANCELED, NOT_STARTED, QUEUED, RESUMABLE, TERMINAL, JobPaths, effective_deployment,
@@ -64,6 +64,7 @@ class BatchService:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._monitor: asyncio.Task[None] | None = None
         self._started = False
+        self._priming: asyncio.Future[float] | None = None
 
     # --- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -71,6 +72,10 @@ class BatchService:
         if self._started:
             return
         self._started = True
+        if warm_worker_factory():
+            # Import the workers' libraries now, off the event loop, not when the first job waits.
+            self._priming = asyncio.get_running_loop().run_in_executor(None, prime_worker_factory)
+            self._priming.add_done_callback(self._primed)
         for job in self.ctx.store.list_jobs(states=RESUMABLE):
             if job["state"] == CANCEL_REQUESTED:
                 self.ctx.store.update_job(job["id"], state=CANCELED, message="canceled (host restarted)", ended_at=time.time())
@@ -82,6 +87,18 @@ class BatchService:
             self._event(job, "JobQueued", f"requeued after a host restart (was {job['state']})")
         self._monitor = asyncio.create_task(self._watch(), name="batch-monitor")
         self._dispatch()
+
+    @staticmethod
+    def _primed(fut: "asyncio.Future[float]") -> None:
+        if fut.cancelled() or fut.exception() is not None:
+            log.warning("batch: the worker fork server did not start: %s", None if fut.cancelled() else fut.exception())
+        else:
+            log.info("batch: worker fork server ready in %.1f s (workers fork with their libraries imported)", fut.result())
+
+    async def workers_warm(self) -> None:
+        """Wait until new local workers start warm (the fork server has imported their libraries)."""
+        if self._priming is not None:
+            await asyncio.shield(self._priming)
 
     async def stop(self) -> None:
         """Stop runners (their jobs stay resumable) and close the clusters."""
@@ -253,6 +270,10 @@ class BatchService:
         info = self.compute.info()
         info["queued_jobs"] = list(self._queue)
         info["running_jobs"] = list(self._runners)
+        p = self._priming
+        info["local"]["worker_start"] = (
+            "spawn" if p is None else "fork server starting" if not p.done()
+            else "fork server" if not p.cancelled() and p.exception() is None else "fork server failed")
         return info
 
     # --- scheduling -----------------------------------------------------------------------

@@ -56,6 +56,7 @@ class _Loaded:
     def __init__(self, cfg: TaskConfig) -> None:
         started = time.perf_counter()
         os.environ.update(cfg.env)
+        _limit_native_threads()
         self.path = _model_dir(cfg)
         self.module: Any = None
         self.model: Any = None
@@ -82,6 +83,22 @@ class _Loaded:
             self.model = mlflow.pyfunc.load_model(self.path)
             self.columns = schema_columns(self.model.metadata.get_input_schema())
         self.load_s = time.perf_counter() - started
+
+
+def _limit_native_threads() -> None:
+    """Apply OMP_NUM_THREADS to native pools already loaded.
+
+    A worker forked from a fork server inherits BLAS/OpenMP libraries initialised there, before
+    this worker's thread variables were set, so the variables alone would not reach them.
+    """
+    n = os.environ.get("OMP_NUM_THREADS")
+    if n and n.isdigit():
+        try:
+            from threadpoolctl import threadpool_limits
+
+            threadpool_limits(limits=int(n))
+        except Exception:  # a missing or odd native library must not stop scoring
+            pass
 
 
 _CACHE: dict[tuple[str, str | None], _Loaded] = {}
