@@ -74,9 +74,14 @@ class PeakRss:
         """"child" for workers; the fork server and resource tracker are helpers, not workers."""
         try:
             cmd = " ".join(p.cmdline())
+            parent = " ".join(p.parent().cmdline()) if p.parent() else ""
         except Exception:
             return "child"
-        return "helper" if "multiprocessing.forkserver" in cmd or "resource_tracker" in cmd else "child"
+        if "resource_tracker" in cmd:
+            return "helper"
+        # Forked workers show their fork server's command line; the server's parent does not.
+        server = "multiprocessing.forkserver" in cmd and "multiprocessing.forkserver" not in parent
+        return "helper" if server else "child"
 
     def _run(self) -> None:
         import psutil
