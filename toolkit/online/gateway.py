@@ -256,7 +256,7 @@ class Gateway:
 
     async def _send(self, inst: Instance, method: str, path: str, body: bytes | None,
                     content_type: str | None, rid: str) -> tuple[int, bytes, str | None, str | None]:
-        upstream = inst.session
+        upstream = inst.upstream
         if upstream is None:
             raise UpstreamError("instance has no connection pool (restarting)")
         headers = {"X-Request-Id": rid}

@@ -119,7 +119,7 @@ class Instance:
         self.pid: int | None = None
         self.proc: subprocess.Popen[bytes] | None = None
         self.ps: psutil.Process | None = None
-        self.session: Upstream | None = None
+        self.upstream: Upstream | None = None
         self.inflight = 0
         self.started_at: float | None = None      # wall clock, for show
         self.ready_at: float | None = None
@@ -363,11 +363,11 @@ class Supervisor:
 
         threading.Thread(target=wait, name=f"wait-{inst.id}", daemon=True).start()
         # Connections to an instance are pooled for keep-alive; a new process needs a fresh pool.
-        inst.session = Upstream(str(inst.sock), limit=gen.settings.max_concurrent + 8)
+        inst.upstream = Upstream(str(inst.sock), limit=gen.settings.max_concurrent + 8)
 
-    async def _close_session(self, inst: Instance) -> None:
-        if inst.session is not None:
-            s, inst.session = inst.session, None
+    async def _close_upstream(self, inst: Instance) -> None:
+        if inst.upstream is not None:
+            s, inst.upstream = inst.upstream, None
             await s.close()
 
     def _set_state(self, inst: Instance, state: str) -> None:
@@ -377,12 +377,12 @@ class Supervisor:
             self.on_change(inst.dep)
 
     async def _probe(self, inst: Instance, path: str, probe: Probe) -> bool:
-        session = inst.session
-        if session is None:
+        upstream = inst.upstream
+        if upstream is None:
             return False
         try:
             async with asyncio.timeout(probe.timeout):
-                return (await session.request("GET", path)).status == 200
+                return (await upstream.request("GET", path)).status == 200
         except (UpstreamError, OSError, TimeoutError):
             return False
 
@@ -400,7 +400,7 @@ class Supervisor:
             finally:
                 if inst.alive:  # cancelled while running: do not leave an orphan
                     self._kill(inst, signal.SIGKILL)
-                await self._close_session(inst)
+                await self._close_upstream(inst)
             code = inst.proc.returncode if inst.proc else None
             inst.exit_code = code
             if inst.stopping:
@@ -542,7 +542,7 @@ class Supervisor:
                 pass
         if inst.state != FAILED:
             self._set_state(inst, STOPPED)
-        await self._close_session(inst)
+        await self._close_upstream(inst)
         for p in (inst.sock, inst.sock.with_suffix(".json")):
             try:
                 p.unlink()
