@@ -182,6 +182,16 @@ def test_metrics_match_requests(host: OnlineHost, churn: dict[str, str]) -> None
     assert mem and mem[0] > 10 * 1024 * 1024
     assert any(k[0] == "endpoints_batch_size_count" for k in after)
 
+    # Under concurrent load the instance coalesces requests: /metrics shows batches above 1.
+    fire(f"{host.url}/endpoints/churn/score", 300, concurrency=16, body=body,
+         headers={**auth(churn), "X-Deployment": "green"})
+    loaded = scrape()
+    # One observation per request: the size of the predict call that served it.
+    served = ("endpoints_batch_size_count", "deployment=green", "endpoint=churn")
+    sizes = ("endpoints_batch_size_sum", "deployment=green", "endpoint=churn")
+    n = loaded[served] - after.get(served, 0)
+    assert n == 300 and loaded[sizes] - after.get(sizes, 0) > n, "no predict call served more than one request"
+
     st = host.stats("churn")["deployments"]["green"]
     assert st["instances"] == {"ready": 1, "total": 1, "target": 1}
     assert st["p50_ms"] is not None and st["p50_ms"] <= st["p95_ms"] <= st["p99_ms"]

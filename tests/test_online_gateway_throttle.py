@@ -73,6 +73,10 @@ def test_request_timeout_is_408_json(host: OnlineHost) -> None:
              headers=auth(host.secrets))[0]  # type: ignore[attr-defined]
     assert r.status == 408 and r.json()["error_code"] == "RequestTimeout", r
     assert r.headers["x-deployment"] == "one"
+    # The runaway prediction does not leave the (only) instance stuck: the next one is answered.
+    r = fire(f"{host.url}/endpoints/slow/score", 1, body=json.dumps({"sleep": 0, "n": 7}).encode(),
+             headers=auth(host.secrets))[0]  # type: ignore[attr-defined]
+    assert r.status == 200 and r.json() == {"echo": 7}, r
 
 
 def test_body_over_max_body_bytes_is_413(host: OnlineHost) -> None:

@@ -88,7 +88,7 @@ class Metrics:
                                ["endpoint", "deployment"], registry=r)
         self.throttled = Counter("endpoints_throttled", "Requests refused with 429 (over capacity or queue wait).",
                                  ["endpoint", "deployment"], registry=r)
-        self.batch_size = Histogram("endpoints_batch_size", "Rows in the model call that served a request (X-Batch-Size).",
+        self.batch_size = Histogram("endpoints_batch_size", "Requests in the model call that served a request (X-Batch-Size).",
                                     ["endpoint", "deployment"], buckets=_BATCH_BUCKETS, registry=r)
         self.mirrored = Counter("endpoints_mirrored_requests", "Shadow copies answered by a mirror deployment.",
                                 ["endpoint", "deployment", "status"], registry=r)
