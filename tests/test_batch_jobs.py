@@ -107,6 +107,9 @@ def test_twenty_csv_files_in_order_then_rows_split_and_scale_to_zero(home: Home,
             assert svc.cluster_info()["local"]["worker_start"] == "fork server"
             parents = await pool.client.run(_parent_pid)
             assert parents and os.getpid() not in parents.values()
+            # Workers run with Dask's housekeeping turned down (no stack sampler every 10 ms).
+            housekeeping = await pool.client.run(_housekeeping)
+            assert housekeeping and all(h == (False, "500ms") for h in housekeeping.values())
 
             # Rows split (Parquet, 10 rows a mini-batch) into a Parquet output, with overrides.
             out = tmp_path / "pq-out"
@@ -131,6 +134,12 @@ def test_twenty_csv_files_in_order_then_rows_split_and_scale_to_zero(home: Home,
 
 def _parent_pid() -> int:
     return os.getppid()
+
+
+def _housekeeping() -> tuple[bool, str]:
+    import dask
+
+    return dask.config.get("distributed.worker.profile.enabled"), dask.config.get("distributed.worker.memory.monitor-interval")
 
 
 def _loaded_models() -> int:

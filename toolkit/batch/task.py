@@ -156,22 +156,24 @@ def predictions_frame(raw: Any, n: int) -> pd.DataFrame:
 
 def run_minibatch(cfg: TaskConfig, mb: MiniBatch, attempt: int = 0) -> dict[str, Any]:
     """Score one mini-batch; raise only for a failure of the whole mini-batch (it is retried)."""
-    started = time.perf_counter()
+    started, started_at = time.perf_counter(), time.time()
     logging.getLogger("toolkit").setLevel(cfg.logging_level.upper())
     loaded = _get(cfg)
     failed: list[dict[str, str]] = []
+    timings: dict[str, float] = {}
     if loaded.module is not None:
         out = _run_script(loaded, mb)
     else:
-        out = _run_model(loaded, mb, failed)
+        out = _run_model(loaded, mb, failed, timings)
     rows = 0 if out is None else len(out)
     summary: dict[str, Any] = {
         "idx": mb.idx, "attempt": attempt, "rows": rows, "failed": failed, "pid": os.getpid(),
-        "load_s": round(loaded.load_s, 3), "part": None, "data": None,
+        "load_s": round(loaded.load_s, 3), "part": None, "data": None, "started_at": started_at,
     }
     if cfg.output_action == "append_row" and out is not None:
         import pyarrow as pa
 
+        written = time.perf_counter()
         table = pa.Table.from_pandas(out, preserve_index=False)
         if cfg.parts_dir is not None:
             final = Path(cfg.parts_dir) / f"part-{mb.idx:06d}.{cfg.part_format}"
@@ -183,7 +185,9 @@ def run_minibatch(cfg: TaskConfig, mb: MiniBatch, attempt: int = 0) -> dict[str,
             buf = io.BytesIO()
             _write_table(table, buf, cfg.part_format)
             summary["data"] = buf.getvalue()
+        timings["write_s"] = time.perf_counter() - written
     summary["seconds"] = round(time.perf_counter() - started, 3)
+    summary["timings"] = {k: round(v, 4) for k, v in timings.items()}
     return summary
 
 
@@ -198,7 +202,9 @@ def _write_table(table: Any, where: Any, fmt: str) -> None:
         pq.write_table(table, where)
 
 
-def _run_model(loaded: _Loaded, mb: MiniBatch, failed: list[dict[str, str]]) -> pd.DataFrame | None:
+def _run_model(loaded: _Loaded, mb: MiniBatch, failed: list[dict[str, str]],
+               timings: dict[str, float]) -> pd.DataFrame | None:
+    t0 = time.perf_counter()
     frames, codes, rows = [], [], []
     names: dict[str, int] = {}
     bad: set[str] = set()
@@ -220,11 +226,14 @@ def _run_model(loaded: _Loaded, mb: MiniBatch, failed: list[dict[str, str]]) -> 
         return None
     # One predict call for the whole mini-batch: models are much faster on large batches.
     data = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    t1 = time.perf_counter()
+    timings["read_s"] = t1 - t0
     try:
         raw = loaded.model.predict(data)
     except Exception as err:
         files = ", ".join(dict.fromkeys(s.name for s in mb.slices if s.file not in bad))
         raise ModelError(f"the model raised on mini-batch {mb.idx} ({files}): {type(err).__name__}: {err}") from None
+    timings["predict_s"] = time.perf_counter() - t1
     preds = predictions_frame(raw, len(data))
     if len(preds) != len(data):
         raise ModelError(f"the model returned {len(preds)} predictions for {len(data)} rows")
