@@ -267,7 +267,8 @@ def main() -> None:
     ap.add_argument("--trees", type=int, default=100)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--workdir", default="/tmp/endpoints-bench-batch")
-    ap.add_argument("--mlflow-files", type=int, default=None, help="files for mlflow models predict (default: all)")
+    ap.add_argument("--mlflow-files", type=int, default=3,
+                    help="files for mlflow models predict (default 3: ~10 s each, and its rate per file is steady)")
     ap.add_argument("--skip-mlflow", action="store_true")
     ap.add_argument("--no-readme", action="store_true", help="do not rewrite README.md (results/ still written)")
     ap.add_argument("--role", nargs="+", help=argparse.SUPPRESS)
@@ -302,26 +303,42 @@ def main() -> None:
 
     def add(variant: str, how: str, seconds: float, nrows: int, mem: dict[str, float], note: str = "") -> None:
         r = {"variant": variant, "how": how, "seconds": seconds, "rows": nrows, "rps": nrows / seconds if seconds else 0.0,
-             "largest_mib": mem.get("largest_mib", 0.0), "worker_mib": mem.get("child_max_mib", 0.0), "note": note}
+             "largest_mib": mem.get("largest_mib", 0.0), "worker_mib": mem.get("child_max_mib", 0.0), "note": note,
+             "limit_rps": limits[-1]}
         results.append(r)
         print(f"  {variant:9} {how:38} {seconds:8.1f}s {r['rps']:>12,.0f} rows/s  peak {r['largest_mib']:.0f} MiB", flush=True)
 
     limit_files = max(1, min(args.files, (500_000 * args.files) // max(1, args.rows)))
-    _, _, out = run_measured(me("--role", "limit", dirs["one-core"], data, limit_files), env)
-    lim = json.loads(out.strip().splitlines()[-1])
-    limit_rps = lim["rows"] / lim["seconds"]
-    print(f"physical limit: {limit_rps:,.0f} rows/s (predict only, n_jobs=-1, {lim['rows']:,} rows)", flush=True)
+    limits: list[float] = []
+
+    def measure_limit(when: str) -> float:
+        """The limit now.  This machine's speed drifts (153k to 192k rows/s within one run), so
+        each batch-endpoint run is compared with the mean of the limits measured just before
+        and just after it."""
+        _, _, out = run_measured(me("--role", "limit", dirs["one-core"], data, limit_files), env)
+        lim = json.loads(out.strip().splitlines()[-1])
+        rps = lim["rows"] / lim["seconds"]
+        limits.append(rps)
+        print(f"physical limit ({when}): {rps:,.0f} rows/s (predict only, n_jobs=-1, {lim['rows']:,} rows, "
+              f"median of {len(lim['samples'])} calls)", flush=True)
+        return rps
+
+    measure_limit("start")
 
     for variant in ("one-core", "all-cores"):
         wall, mem, _ = run_measured(me("--role", "single", dirs[variant], data, outs / f"single-{variant}.csv"), env)
         add(variant, "single process (read, predict, write)", wall, rows, mem)
+        before = measure_limit(f"before the {variant} batch endpoint")
         wall, mem, out = run_measured(
             me("--role", "endpoint", home, uris[variant], data, outs / f"endpoint-{variant}", args.workers, 1), env)
         res = json.loads(out.strip().splitlines()[-1])
+        after = measure_limit(f"after the {variant} batch endpoint")
         add(variant, f"batch endpoint, local cluster {args.workers} workers", res["cold"]["seconds"], res["cold"]["rows"], mem,
             "submit to Completed; cold: workers start from 0 (host up, fork server warm)")
         add(variant, f"batch endpoint, local cluster {args.workers} workers", res["warm"]["seconds"], res["warm"]["rows"], mem,
             "the same job again, warm workers (within idle_timeout)")
+        for r in results[-2:]:  # judged against the machine's speed around the run: before and after
+            r["limit_rps"] = (before + after) / 2
     # Memory per worker follows the mini-batch, not the input: the same job on a fifth of the files.
     wall, mem, out = run_measured(
         me("--role", "endpoint", home, uris["one-core"], data, outs / "endpoint-tenth", args.workers, 1, 10), env)
@@ -351,7 +368,7 @@ def main() -> None:
         except RuntimeError as err:
             print(f"mlflow models predict could not run here: {err}", flush=True)
 
-    table = report(results, limit_rps, args, lim)
+    table = report(results, limits, args, limit_files * (args.rows // args.files))
     print("\n" + table)
     target = ROOT / "bench" / "results" / "batch.md"
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -368,7 +385,7 @@ def main() -> None:
             print(f"updated the batch benchmark block of {readme}")
 
 
-def report(results: list[dict[str, Any]], limit_rps: float, args: Any, lim: dict[str, Any]) -> str:
+def report(results: list[dict[str, Any]], limits: list[float], args: Any, limit_rows: int) -> str:
     import platform
 
     by = {(r["variant"], r["how"].split(",")[0].split(" (")[0]): r for r in results}
@@ -386,22 +403,24 @@ def report(results: list[dict[str, Any]], limit_rps: float, args: Any, lim: dict
         single = by.get((r["variant"], "single process"))
         vs = f"{r['rps'] / single['rps']:.2f}x" if single else ""
         lines.append(
-            f"| {r['variant']} | {r['how']} | {r['seconds']:.1f} | {r['rps']:,.0f} | {vs} | {100 * r['rps'] / limit_rps:.0f}% "
+            f"| {r['variant']} | {r['how']} | {r['seconds']:.1f} | {r['rps']:,.0f} | {vs} | {100 * r['rps'] / r['limit_rps']:.0f}% "
             f"| {r['largest_mib']:.0f} | {r['worker_mib']:.0f} | {r['note']} |".replace("| 0 | ", "| - | ")
         )
     lines += [
         "",
-        f"Physical limit: {limit_rps:,.0f} rows/s: the model's own predict on {lim['rows']:,} rows in memory with "
-        f"n_jobs=-1 (every core), no reading or writing; the median of {len(lim.get('samples', [0]))} calls "
-        f"({min(lim.get('samples', [lim['seconds']])):.2f} to {max(lim.get('samples', [lim['seconds']])):.2f} s).",
+        f"Physical limit: the model's own predict on {limit_rows:,} rows in memory with n_jobs=-1 (every core), no "
+        f"reading or writing; the median of 5 calls. Measured at the start and again just before and just after each "
+        f"batch-endpoint run, because this machine's speed drifts: {', '.join(f'{x:,.0f}' for x in limits)} rows/s "
+        f"(in that order). A batch-endpoint row's \"vs limit\" uses the mean of the two measured around it; the "
+        f"other rows use the one measured last before them.",
         "",
-        verdict(results, limit_rps),
+        verdict(results),
         "",
     ]
     return "\n".join(lines)
 
 
-def verdict(results: list[dict[str, Any]], limit_rps: float) -> str:
+def verdict(results: list[dict[str, Any]]) -> str:
     """The targets, judged on this run's numbers (cold = workers start from zero)."""
     def find(variant: str, how: str, note: str = "") -> dict[str, Any] | None:
         return next((r for r in results if r["variant"] == variant and r["how"].startswith(how) and note in r["note"]), None)
@@ -420,17 +439,17 @@ def verdict(results: list[dict[str, Any]], limit_rps: float) -> str:
         out.append(f"{state}: {label}: cold {c:.2f}x, warm {w:.2f}x")
     ours = [r for r in results if r["how"].startswith("batch endpoint, local")]
     if ours:
-        best = max(r["rps"] for r in ours)
-        ok = best >= 0.85 * limit_rps
+        share = max(r["rps"] / r["limit_rps"] for r in ours)
+        ok = share >= 0.85
         met += ok
-        out.append(f"{'met' if ok else 'not met'}: >= 85% of the physical limit: {100 * best / limit_rps:.0f}% (best run)")
+        out.append(f"{'met' if ok else 'not met'}: >= 85% of the physical limit: {100 * share:.1f}% (best run)")
     full, tenth = find("one-core", "batch endpoint", "warm workers"), find("one-core", "batch endpoint, first 10")
     if full and tenth and full["worker_mib"] and tenth["worker_mib"]:
         ratio = full["worker_mib"] / tenth["worker_mib"]
         ok = ratio <= 1.15
         met += ok
         out.append(f"{'met' if ok else 'not met'}: a worker's peak memory set by the mini-batch, not the input: "
-                   f"{full['worker_mib']:.0f} MiB for 50 files vs {tenth['worker_mib']:.0f} MiB for 10")
+                   f"{full['worker_mib']:.0f} MiB for all files vs {tenth['worker_mib']:.0f} MiB for 10")
     return f"**Targets: {met} of {len(out)} met** (this run). " + "; ".join(out) + "."
 
 
