@@ -96,6 +96,11 @@ def test_twenty_csv_files_in_order_then_rows_split_and_scale_to_zero(home: Home,
             assert_same_rows(got, expected(files))
             overview = json.loads(Path(done["outputs"]["overview"]).read_text())
             assert overview["progress"]["completed"] == 7
+            # Speed and where the workers' time went, for a UI to show.
+            prog = done["progress"]
+            assert prog["rows_per_s"] > 0 and prog["eta_s"] == 0
+            assert set(prog["worker_seconds"]) == {"read", "predict", "write"}
+            assert all(v > 0 for v in prog["worker_seconds"].values())
             assert json.loads(Path(done["outputs"]["summary"]).read_text())["rows"] == 240
 
             # The model was loaded once per worker process, not once per mini-batch.

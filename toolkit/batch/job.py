@@ -122,4 +122,5 @@ class JobPaths:
 
 
 def empty_progress(total: int = 0) -> dict[str, Any]:
-    return {"total_minibatches": total, "completed": 0, "failed": 0, "rows": 0, "failed_files": 0, "elapsed_s": 0.0}
+    return {"total_minibatches": total, "completed": 0, "failed": 0, "rows": 0, "failed_files": 0, "elapsed_s": 0.0,
+            "rows_per_s": None, "eta_s": None, "worker_seconds": {}}

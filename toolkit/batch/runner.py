@@ -67,6 +67,23 @@ class _Tally:
     failed_files: int = 0
     first_error: str = ""
     failed_names: list[str] = field(default_factory=list)
+    # This run only (a resumed job starts them again): its speed and where workers spent time.
+    run_started: float = field(default_factory=time.monotonic)
+    run_done: int = 0
+    run_rows: int = 0
+    worker_s: dict[str, float] = field(default_factory=dict)
+
+    def rate(self) -> dict[str, Any]:
+        """rows_per_s and eta_s from this run's finished mini-batches (None until one finishes)."""
+        if not self.run_done:
+            return {"rows_per_s": None, "eta_s": None, "worker_seconds": {}}
+        spent = max(1e-9, time.monotonic() - self.run_started)
+        left = max(0, self.total - self.completed - self.failed)
+        return {
+            "rows_per_s": round(self.run_rows / spent, 1),
+            "eta_s": round(left * spent / self.run_done, 1),
+            "worker_seconds": {k: round(v, 2) for k, v in self.worker_s.items()},
+        }
 
 
 class JobRunner:
@@ -101,7 +118,7 @@ class JobRunner:
         started = self.job.get("started_at") or time.time()
         return {
             "total_minibatches": t.total, "completed": t.completed, "failed": t.failed, "rows": t.rows,
-            "failed_files": t.failed_files, "elapsed_s": round(time.time() - started, 1),
+            "failed_files": t.failed_files, "elapsed_s": round(time.time() - started, 1), **t.rate(),
         }
 
     def _save_progress(self, t: _Tally, force: bool = False) -> None:
@@ -223,6 +240,7 @@ class JobRunner:
     async def _score(self, todo: list[MiniBatch], tally: _Tally, model_path: str) -> str:
         if self.pool is None:
             self.pool = await self._acquire()
+        tally.run_started = time.monotonic()
         client = self.pool.client
         cfg = self._task_config(model_path)
         threads = self.dep.max_concurrency_per_instance
@@ -329,6 +347,11 @@ class JobRunner:
         tally.completed += 1
         tally.rows += summary["rows"]
         tally.failed_files += len(failed)
+        tally.run_done += 1
+        tally.run_rows += summary["rows"]
+        for k, v in (summary.get("timings") or {}).items():
+            name = k.removesuffix("_s")
+            tally.worker_s[name] = tally.worker_s.get(name, 0.0) + v
         for f in failed:
             tally.failed_names.append(f["name"])
             tally.first_error = tally.first_error or f"{f['name']}: {f['error']}"
@@ -350,6 +373,7 @@ class JobRunner:
         self.store.put_minibatch(self.job_id, idx, "Failed", attempts=attempts[idx], failed_files=len(failed),
                                  error=json.dumps(failed))
         tally.failed += 1
+        tally.run_done += 1
         tally.failed_files += len(failed)
         tally.failed_names.extend(names)
         tally.first_error = tally.first_error or f"{', '.join(names)}: {msg}"
