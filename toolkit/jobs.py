@@ -93,7 +93,10 @@ class Job(Entity):
         if total and bar.total != total:
             bar.total = total
         bar.n = done
-        bar.set_postfix(state=self._data.get("state"), rows=prog.get("rows", 0), refresh=False)
+        post = {"state": self._data.get("state"), "rows": prog.get("rows", 0)}
+        if prog.get("rows_per_s"):
+            post["rows/s"] = f"{prog['rows_per_s']:,.0f}"
+        bar.set_postfix(post, refresh=False)
         bar.refresh()
         return bar
 
