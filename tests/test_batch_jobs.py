@@ -208,6 +208,8 @@ def test_worker_killed_mid_job_every_row_exactly_once(home: Home, tmp_path: Path
             got = pd.read_csv(done["outputs"]["predictions"])
             assert_same_rows(got, expected(files))
             assert not got.duplicated(["file_name", "row"]).any()
+            # A scoring script's time counts as "run" (it reads and predicts itself).
+            assert set(done["progress"]["worker_seconds"]) == {"run", "write"}
         finally:
             await svc.stop()
 

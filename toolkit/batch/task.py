@@ -156,19 +156,20 @@ def predictions_frame(raw: Any, n: int) -> pd.DataFrame:
 
 def run_minibatch(cfg: TaskConfig, mb: MiniBatch, attempt: int = 0) -> dict[str, Any]:
     """Score one mini-batch; raise only for a failure of the whole mini-batch (it is retried)."""
-    started, started_at = time.perf_counter(), time.time()
+    started = time.perf_counter()
     logging.getLogger("toolkit").setLevel(cfg.logging_level.upper())
     loaded = _get(cfg)
     failed: list[dict[str, str]] = []
     timings: dict[str, float] = {}
     if loaded.module is not None:
         out = _run_script(loaded, mb)
+        timings["run_s"] = time.perf_counter() - started  # the script reads and predicts itself
     else:
         out = _run_model(loaded, mb, failed, timings)
     rows = 0 if out is None else len(out)
     summary: dict[str, Any] = {
         "idx": mb.idx, "attempt": attempt, "rows": rows, "failed": failed, "pid": os.getpid(),
-        "load_s": round(loaded.load_s, 3), "part": None, "data": None, "started_at": started_at,
+        "load_s": round(loaded.load_s, 3), "part": None, "data": None,
     }
     if cfg.output_action == "append_row" and out is not None:
         import pyarrow as pa
