@@ -270,11 +270,17 @@ class BatchService:
         info = self.compute.info()
         info["queued_jobs"] = list(self._queue)
         info["running_jobs"] = list(self._runners)
-        p = self._priming
-        info["local"]["worker_start"] = (
-            "spawn" if p is None else "fork server starting" if not p.done()
-            else "fork server" if not p.cancelled() and p.exception() is None else "fork server failed")
+        info["local"]["worker_start"] = self._worker_start()
         return info
+
+    def _worker_start(self) -> str:
+        """How new local workers start: spawned, or forked from the (starting, failed) fork server."""
+        p = self._priming
+        if p is None:
+            return "spawn"
+        if not p.done():
+            return "fork server starting"
+        return "fork server failed" if p.cancelled() or p.exception() is not None else "fork server"
 
     # --- scheduling -----------------------------------------------------------------------
     def _dispatch(self) -> None:
