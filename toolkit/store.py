@@ -216,6 +216,12 @@ class Store:
         with self._lock:
             self._conn.close()
 
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     @property
     def schema_version(self) -> int:
         row = self._q("SELECT value FROM meta WHERE key='schema_version'")[0]
