@@ -210,12 +210,23 @@ def test_instance_refuses_another_uid_even_when_the_socket_is_reachable(served: 
     sock = served["sock"]
     loosened = [(p, mode(p)) for p in (served["home"].endpoints, sock.parent, sock)]
     try:
-        for p, _ in loosened:
-            os.chmod(p, 0o777 if p == sock else 0o711)
-        code, out = curl_unix(sock, "/score", user="nobody", body=CHURN_BODY)
-        assert code == 0 and out.endswith(" 403") and "own user" in out and "predictions" not in out, out
+        def refused_with_403() -> str | None:
+            # A restarted instance binds a new socket (0600 again): loosen whatever is there now.
+            wait_for(sock.is_socket, "the instance socket")
+            for p, _ in loosened:
+                os.chmod(p, 0o777 if p == sock else 0o711)
+            code, out = curl_unix(sock, "/score", user="nobody", body=CHURN_BODY)
+            assert "predictions" not in out, out
+            return out if code == 0 else None
+
+        out = wait_for(refused_with_403, "an answer to the other user")
+        assert out.endswith(" 403") and "own user" in out, out
         code, out = curl_unix(sock, "/score", user="root", body=CHURN_BODY)
         assert code == 0 and out.endswith(" 200") and "predictions" in out, out
+        # The instance says so in its log (rate-limited, so a connect loop cannot fill the disk).
+        logs = list(served["home"].logs.rglob("blue-*.log"))
+        wait_for(lambda: any(f"refused a connection from uid {NOBODY}" in p.read_text() for p in logs),
+                 "the refusal in the instance log")
     finally:
         for p, m in loosened:
             os.chmod(p, m)
