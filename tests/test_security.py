@@ -10,6 +10,7 @@ refused, not an unrelated folder on the way.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -162,6 +163,7 @@ def test_endpoint_state_is_owner_only(served: dict) -> None:
     assert mode(sock.parent) == 0o700
 
 
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads the umask from /proc (Linux)")
 def test_host_and_instances_run_with_a_private_umask(served: dict) -> None:
     """Whatever the host or its children create later (job outputs, caches, logs) is owner-only."""
     from toolkit.host import daemon
@@ -327,8 +329,6 @@ def test_secret_box_key_file_and_wrong_key(tmp_path: Path) -> None:
 
 def test_socket_folder_squatted_by_someone_else_is_not_used(tmp_path: Path) -> None:
     run_dir = tmp_path / ("deep-" * 30) / "run"  # too long for sun_path: the temp-dir fallback
-    import hashlib
-
     squatted = Path(tempfile.gettempdir()) / f"ept-{os.getuid()}-{hashlib.sha1(str(run_dir).encode()).hexdigest()[:8]}"
     squatted.write_text("not a folder of ours")
     try:
