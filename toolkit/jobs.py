@@ -65,18 +65,24 @@ class Job(Entity):
     def events(self, since: int = 0) -> list[dict[str, Any]]:
         return self._client.call("GET", "/events", params={"job": self.id, "since": since, "limit": 1000})
 
-    def stream(self, poll: float = 0.5) -> Iterator[dict[str, Any]]:
-        """Yield the job's events as they happen until it ends."""
-        last = 0
-        while True:
-            for ev in self.events(since=last):
-                last = max(last, ev["id"])
-                yield ev
-            if self.refresh().done:
-                for ev in self.events(since=last):
-                    yield ev
+    def stream(self, poll: float = 0.5, stop: threading.Event | None = None) -> Iterator[dict[str, Any]]:
+        """Yield the job's events as they happen until it ends (or ``stop`` is set).
+
+        Pages forward from a cursor, so a burst of events between two polls is never skipped.
+        """
+        stop = stop or threading.Event()
+        cursor = 0
+        while not stop.is_set():
+            done = self.refresh().done   # read before the events: once done, one last read has them all
+            while True:
+                page = self._client.call("GET", "/events", params={"job": self.id, "after": cursor, "limit": 1000})
+                for ev in page["events"]:
+                    yield {k: v for k, v in ev.items() if v is not None}
+                cursor = page["cursor"]
+                if not page["more"]:
+                    break
+            if done or stop.wait(poll):
                 return
-            time.sleep(poll)
 
     def progress(self) -> JobProgress:
         return self._client.run(job_progress_call(self.id))

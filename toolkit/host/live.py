@@ -17,7 +17,7 @@ from ..online.logtail import MAX_CHUNK_BYTES, read_chunk
 from ..views import Event, EventPage, JobProgress, LogChunk, Snapshot, StatsSeries
 from .control import require_admin
 from .services import HostContext
-from .snapshot import OD, OE, event_page, job_progress, stats_history, take_snapshot
+from .snapshot import BE, OD, OE, event_page, job_progress, stats_history, take_snapshot
 
 __all__ = ["build_live_router", "MAX_CURSOR"]
 
@@ -48,11 +48,11 @@ def build_live_router() -> APIRouter:
         events_limit: int = Query(100, ge=1, le=1000),
     ) -> Any:
         ctx = _ctx(request)
-        if endpoint is not None and ctx.store.find(OE, endpoint) is None and ctx.store.find("batch-endpoint", endpoint) is None:
-            raise NotFound(f"endpoint {endpoint!r} does not exist")
-        # Store reads and process stats block briefly: keep them off the event loop that serves scoring.
-        return await asyncio.to_thread(take_snapshot, ctx, endpoint=endpoint, events_after=events_after,
-                                       events_limit=events_limit)
+        if endpoint is not None and ctx.store.find(OE, endpoint) is None and ctx.store.find(BE, endpoint) is None:
+            raise NotFound(f"endpoint {endpoint!r} does not exist (neither online nor batch)")
+        # On the event loop, not in a thread: the online service's live state (deques, dicts) is
+        # only consistent there; the store reads are small indexed SQLite queries.
+        return take_snapshot(ctx, endpoint=endpoint, events_after=events_after, events_limit=events_limit)
 
     @r.get("/events", tags=["host"], response_model=list[Event] | EventPage,
            summary="Events: `after=N` pages forward from a cursor (ascending, with `more`); "
@@ -92,7 +92,7 @@ def build_live_router() -> APIRouter:
         ids = [i for i, _, _ in files]
         if not files:
             if instance is not None:
-                raise NotFound(f"deployment {name!r} of {endpoint!r} has no log for instance {instance!r} (no logs yet)")
+                raise NotFound(f"deployment {name!r} of {endpoint!r} has no logs yet (asked for instance {instance!r})")
             return LogChunk(text="", offset=0, instance=None, instances=[])
         if instance is None:
             # A stable default (the first running instance by id) so a follower keeps its file.
