@@ -59,6 +59,24 @@ class Workspace:
     def url(self) -> str:
         return self.host_info.url
 
+    @property
+    def mlflow_tracking_uri(self) -> str:
+        """The MLflow tracking/registry URI of this workspace (``mlflow.set_tracking_uri(...)``)."""
+        return self.home.tracking_uri
+
+    def use_registry(self, experiment: str | None = None) -> str:
+        """Point this process's MLflow at the workspace's registry, so that ``log_model(...,
+        registered_model_name=...)`` registers models the endpoints can deploy.
+
+        Also selects an experiment (``experiment``, default ``endpoints-toolkit``) whose artifacts
+        live inside the workspace home, not in the current folder.  Returns the tracking URI.
+        """
+        from .demo.models import ensure_experiment
+        from .home import DEFAULT_EXPERIMENT
+
+        ensure_experiment(self.home, experiment or DEFAULT_EXPERIMENT)
+        return self.home.tracking_uri
+
     def status(self) -> Entity:
         return Entity(self._client.call("GET", "/status"), "host")
 
