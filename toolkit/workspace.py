@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,9 @@ class Workspace:
             if not start:
                 raise HostNotRunning(f"no host is running for {self.home.root}; start one with `endpoints up`")
             info = daemon.start_background(self.home, host=host, port=self._pick_port(host, port))
+            # Said once, when it happens: a host that appears silently is a surprise later.
+            print(f"started a host for {self.home.root} at {info.url} (none was running; "
+                  "`endpoints down` stops it)", file=sys.stderr)
         self.host_info = info
         token = self.home.admin_token()
         if not token:
