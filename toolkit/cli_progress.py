@@ -32,7 +32,9 @@ def progress_line(job: dict[str, Any]) -> str:
     p = job.get("progress") or {}
     total = p.get("total_minibatches") or 0
     done = (p.get("completed") or 0) + (p.get("failed") or 0)
-    parts = [f"{done}/{total or '?'} mini-batches" + (f" ({p['failed']} failed)" if p.get("failed") else "")]
+    if not total:
+        return f"{job.get('state')}: planning mini-batches, 0/? mini-batches, 0 rows"
+    parts = [f"{done}/{total} mini-batches" + (f" ({p['failed']} failed)" if p.get("failed") else "")]
     parts.append(f"{p.get('rows') or 0:,} rows")
     if p.get("rows_per_s"):
         parts.append(f"{p['rows_per_s']:,.0f} rows/s")
