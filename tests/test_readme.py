@@ -19,6 +19,7 @@ from toolkit.host import daemon
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.timeout(1800)  # the demo, two deployments, a batch job and two model profiles, one after another
 def test_readme_blocks_run_in_order_after_the_demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     for var in ("ENDPOINTS_HOME", "MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
         monkeypatch.delenv(var, raising=False)
