@@ -203,3 +203,15 @@ def test_advise_apply_on_a_live_endpoint_changes_nothing_without_yes(workspace):
     assert after["traffic"] == before["traffic"] == {"blue": 100}
     assert after["description"] == before["description"]
     assert [d.name for d in workspace.online_deployments.list("churn")] == ["blue"]
+
+
+def test_follow_prints_only_new_log_lines_and_progress_lines_read_well():
+    from toolkit.cli import _new_lines
+    from toolkit.cli_progress import progress_line
+
+    assert _new_lines(["a", "b", "c"], ["b", "c", "d", "e"]) == ["d", "e"]
+    assert _new_lines(["a", "b"], ["a", "b"]) == []
+    assert _new_lines(["x"], ["y", "z"]) == ["y", "z"]  # rotated past what was seen: print it all
+    job = {"state": "Running", "progress": {"total_minibatches": 13, "completed": 4, "failed": 1, "rows": 2400,
+                                            "rows_per_s": 3403.2, "eta_s": 65}}
+    assert progress_line(job) == "Running: 5/13 mini-batches (1 failed), 2,400 rows, 3,403 rows/s, ETA 1m05s"
