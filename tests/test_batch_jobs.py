@@ -306,7 +306,9 @@ def test_timeout_retries_then_fails_only_that_minibatch(home: Home, tmp_path: Pa
         try:
             job = await svc.submit("oj-batch", None, str(data), {})
             done = await wait_for_job(svc, job["id"], timeout=120)
-            assert done["state"] == "Completed" and done["progress"]["failed"] == 1
+            # Its only mini-batch (its only file) failed: a job that scored nothing is not a success.
+            assert done["state"] == "Failed" and done["progress"]["failed"] == 1
+            assert "every input file failed (1 of 1)" in done["message"]
             reasons = [e.reason for e in ctx.store.events(job=job["id"])]
             assert reasons.count("MiniBatchRetried") == 1 and reasons.count("MiniBatchFailed") == 1
             log = (Path(done["outputs"]["errors"]) / "week-01.csv.log").read_text()

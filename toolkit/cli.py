@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -180,7 +181,7 @@ def cmd_tui(args: argparse.Namespace) -> int:
 
 
 def cmd_models_list(args: argparse.Namespace) -> int:
-    models = [m.to_dict() for m in _ws(args).models.list()]
+    models = [m.to_dict() for m in _ws(args, start=False).models.list()]
 
     def human(ms: list[dict[str, Any]]) -> str:
         rows = []
@@ -196,7 +197,7 @@ def cmd_models_list(args: argparse.Namespace) -> int:
 
 
 def cmd_models_show(args: argparse.Namespace) -> int:
-    m = _ws(args).models.get(args.name).to_dict()
+    m = _ws(args, start=False).models.get(args.name).to_dict()
 
     def human(d: dict[str, Any]) -> str:
         out = [f"{d['name']}: {d['description'] or ''}".rstrip(": "), f"aliases: {d['aliases'] or '-'}"]
@@ -274,12 +275,12 @@ def cmd_oe_update(args: argparse.Namespace) -> int:
 
 
 def cmd_oe_show(args: argparse.Namespace) -> int:
-    _emit(args, _ws(args).online_endpoints.get(_name(args)), lambda d: _kv(d))
+    _emit(args, _ws(args, start=False).online_endpoints.get(_name(args)), lambda d: _kv(d))
     return EXIT_OK
 
 
 def cmd_oe_list(args: argparse.Namespace) -> int:
-    _emit(args, list(_ws(args).online_endpoints.list()), lambda rows: _table(rows, _EP_COLS))
+    _emit(args, list(_ws(args, start=False).online_endpoints.list()), lambda rows: _table(rows, _EP_COLS))
     return EXIT_OK
 
 
@@ -302,7 +303,7 @@ def cmd_oe_invoke(args: argparse.Namespace) -> int:
 
 
 def cmd_oe_credentials(args: argparse.Namespace) -> int:
-    _emit(args, _ws(args).online_endpoints.get_credentials(args.name), lambda d: _kv(d))
+    _emit(args, _ws(args, start=False).online_endpoints.get_credentials(args.name), lambda d: _kv(d))
     return EXIT_OK
 
 
@@ -339,7 +340,20 @@ def cmd_od_create(args: argparse.Namespace) -> int:
     if args.verb == "create":
         _refuse_existing(lambda: ws.online_deployments.get(spec.endpoint_name, spec.name),
                          f"deployment {spec.name!r} of {spec.endpoint_name!r}")
-    result = ws.online_deployments.create_or_update(spec, wait=not args.no_wait, all_traffic=args.all_traffic)
+    ops = ws.online_deployments
+    if args.no_wait and not args.all_traffic:
+        result = ops.create_or_update(spec, wait=False)
+    else:
+        from .cli_progress import follow_deployment
+
+        ops.create_or_update(spec, wait=False)
+        # Instances take seconds to load a model: show them starting instead of a silent wait.
+        follow_deployment(lambda: ops.get(spec.endpoint_name, spec.name))
+        result = ops.wait(spec.endpoint_name, spec.name)  # raises with the reason if it Failed
+        if args.all_traffic:
+            ws.online_endpoints.update_traffic(spec.endpoint_name, {spec.name: 100})
+            print(f"traffic: {spec.name}=100", file=sys.stderr)
+            result = ops.get(spec.endpoint_name, spec.name)
     _emit(args, result, _show_with_events)
     return EXIT_OK
 
@@ -358,12 +372,12 @@ def _dep_names(args: argparse.Namespace) -> tuple[str, str]:
 
 def cmd_od_show(args: argparse.Namespace) -> int:
     e, n = _dep_names(args)
-    _emit(args, _ws(args).online_deployments.get(e, n), _show_with_events)
+    _emit(args, _ws(args, start=False).online_deployments.get(e, n), _show_with_events)
     return EXIT_OK
 
 
 def cmd_od_list(args: argparse.Namespace) -> int:
-    _emit(args, list(_ws(args).online_deployments.list(args.endpoint_name)), lambda rows: _table(rows, _DEP_COLS))
+    _emit(args, list(_ws(args, start=False).online_deployments.list(args.endpoint_name)), lambda rows: _table(rows, _DEP_COLS))
     return EXIT_OK
 
 
@@ -375,9 +389,34 @@ def cmd_od_delete(args: argparse.Namespace) -> int:
 
 def cmd_od_logs(args: argparse.Namespace) -> int:
     e, n = _dep_names(args)
-    logs = _ws(args).online_deployments.get_logs(e, n, lines=args.lines)
-    _emit(args, {"logs": logs} if args.output == "json" else logs, lambda d: d)
-    return EXIT_OK
+    ops = _ws(args, start=False).online_deployments
+    logs = ops.get_logs(e, n, lines=args.lines)
+    if not args.follow:
+        _emit(args, {"logs": logs} if args.output == "json" else logs, lambda d: d)
+        return EXIT_OK
+    if args.output == "json":
+        raise InvalidSpec("--follow prints lines as they come; it cannot be combined with -o json")
+    seen = logs.splitlines()
+    if logs:
+        print(logs, flush=True)
+    try:
+        while True:
+            time.sleep(1.0)
+            now = ops.get_logs(e, n, lines=max(args.lines, 1000)).splitlines()
+            fresh = _new_lines(seen, now)
+            if fresh:
+                print("\n".join(fresh), flush=True)
+            seen = now
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+def _new_lines(before: list[str], after: list[str]) -> list[str]:
+    """The lines of ``after`` past the longest overlap of ``before``'s end with ``after``'s start."""
+    for k in range(min(len(before), len(after)), 0, -1):
+        if after[:k] == before[-k:]:
+            return after[k:]
+    return after
 
 
 def cmd_od_test(args: argparse.Namespace) -> int:
@@ -409,12 +448,12 @@ def cmd_be_create(args: argparse.Namespace) -> int:
 
 
 def cmd_be_show(args: argparse.Namespace) -> int:
-    _emit(args, _ws(args).batch_endpoints.get(_name(args)), lambda d: _kv(d))
+    _emit(args, _ws(args, start=False).batch_endpoints.get(_name(args)), lambda d: _kv(d))
     return EXIT_OK
 
 
 def cmd_be_list(args: argparse.Namespace) -> int:
-    _emit(args, list(_ws(args).batch_endpoints.list()), lambda rows: _table(rows, _BEP_COLS))
+    _emit(args, list(_ws(args, start=False).batch_endpoints.list()), lambda rows: _table(rows, _BEP_COLS))
     return EXIT_OK
 
 
@@ -431,19 +470,45 @@ def cmd_be_invoke(args: argparse.Namespace) -> int:
     job = ws.batch_endpoints.invoke(args.name, args.input, deployment_name=args.deployment_name,
                                     output=args.output_path, **overrides)
     if args.stream:
+        print(f"job {job.id} {job.state}; following it (Ctrl-C stops watching, not the job)", file=sys.stderr)
         _stream_job(job)
         job.refresh()
     _emit(args, job, _job_human)
-    return EXIT_OK if job.state not in ("Failed", "Canceled") else EXIT_FAILED
+    return _job_exit(job.to_dict())
+
+
+def _job_exit(job: dict[str, Any]) -> int:
+    """0 for a job that scored its input (a warning when some files failed), else 1."""
+    state = job.get("state")
+    failed_files = (job.get("progress") or {}).get("failed_files") or 0
+    if state == "Completed" and failed_files:
+        print(f"warning: job {job.get('id')} completed, but {failed_files} file(s) failed: {job.get('message')}",
+              file=sys.stderr)
+    if state in ("Failed", "Canceled"):
+        return EXIT_FAILED
+    return EXIT_OK
 
 
 def _job_human(d: dict[str, Any]) -> str:
-    return _kv({k: v for k, v in d.items() if k != "spec"})
+    out = _kv({k: v for k, v in d.items() if k != "spec"})
+    failed_files = (d.get("progress") or {}).get("failed_files") or 0
+    if d.get("state") == "Completed" and failed_files:
+        out += f"\nwarning                {failed_files} file(s) failed; see the error logs in {d.get('output')}"
+    return out
 
 
 def _stream_job(job: Any) -> None:
-    for ev in job.stream():
-        print(f"{format_time(ev['ts'])}  {ev['reason']:<20} {ev['message']}", flush=True)
+    from .cli_progress import follow_job, interrupted_job_message
+
+    try:
+        follow_job(job)
+    except KeyboardInterrupt:
+        print(interrupted_job_message(job.id), file=sys.stderr)
+        raise _Interrupted() from None
+
+
+class _Interrupted(Exception):
+    """Ctrl-C after the message was printed: exit 130 without another word."""
 
 
 def cmd_bd_create(args: argparse.Namespace) -> int:
@@ -460,12 +525,12 @@ def cmd_bd_create(args: argparse.Namespace) -> int:
 
 def cmd_bd_show(args: argparse.Namespace) -> int:
     e, n = _dep_names(args)
-    _emit(args, _ws(args).batch_deployments.get(e, n), lambda d: _kv(d))
+    _emit(args, _ws(args, start=False).batch_deployments.get(e, n), lambda d: _kv(d))
     return EXIT_OK
 
 
 def cmd_bd_list(args: argparse.Namespace) -> int:
-    _emit(args, list(_ws(args).batch_deployments.list(args.endpoint_name)), lambda rows: _table(rows, _BDEP_COLS))
+    _emit(args, list(_ws(args, start=False).batch_deployments.list(args.endpoint_name)), lambda rows: _table(rows, _BDEP_COLS))
     return EXIT_OK
 
 
@@ -476,20 +541,22 @@ def cmd_bd_delete(args: argparse.Namespace) -> int:
 
 
 def cmd_job_show(args: argparse.Namespace) -> int:
-    _emit(args, _ws(args).jobs.get(args.id), _job_human)
+    _emit(args, _ws(args, start=False).jobs.get(args.id), _job_human)
     return EXIT_OK
 
 
 def cmd_job_list(args: argparse.Namespace) -> int:
-    _emit(args, list(_ws(args).jobs.list(args.endpoint_name, args.state)), lambda rows: _table(rows, _JOB_COLS))
+    _emit(args, list(_ws(args, start=False).jobs.list(args.endpoint_name, args.state)), lambda rows: _table(rows, _JOB_COLS))
     return EXIT_OK
 
 
 def cmd_job_stream(args: argparse.Namespace) -> int:
-    job = _ws(args).jobs.get(args.id)
+    job = _ws(args, start=False).jobs.get(args.id)
     _stream_job(job)
-    print(f"job {job.id}: {job.refresh().state}")
-    return EXIT_OK if job.state == "Completed" else EXIT_FAILED
+    data = job.refresh().to_dict()
+    print(f"job {job.id}: {data.get('state')}" + (f": {data['message']}" if data.get("message") else ""))
+    code = _job_exit(data)
+    return EXIT_OK if code == EXIT_OK and data.get("state") == "Completed" else EXIT_FAILED
 
 
 def cmd_job_cancel(args: argparse.Namespace) -> int:
@@ -516,22 +583,41 @@ def cmd_advise(args: argparse.Namespace) -> int:
         value = getattr(args, key, None)
         if value is not None:
             body[key] = value
+    if args.yes and not args.apply:
+        raise InvalidSpec("--yes confirms --apply; give --apply too")
     ws = _ws(args)
     advice = ws.advise(body)
     _emit(args, advice.to_dict(), lambda d: repr(advice))
-    if args.apply:
-        for spec in advice.to_specs():
-            kind = type(spec).__name__
-            if kind == "OnlineEndpoint":
-                ws.online_endpoints.create_or_update(spec)
-            elif kind == "OnlineDeployment":
-                ws.online_deployments.create_or_update(spec, all_traffic=True)
-            elif kind == "BatchEndpoint":
-                ws.batch_endpoints.create_or_update(spec)
-            elif kind == "BatchDeployment":
-                ws.batch_deployments.create_or_update(spec, set_default=True)
-            print(f"applied {kind} {spec.name}", file=sys.stderr)
+    if args.apply or args.dry_run:
+        return _apply_advice(ws, advice, args)
     return EXIT_OK
+
+
+def _apply_advice(ws: Any, advice: Any, args: argparse.Namespace) -> int:
+    from .cli_apply import apply_changes, confirm, plan_changes, touches_live
+
+    changes = plan_changes(ws, advice.to_specs())
+    say = (lambda text: print(text, file=sys.stderr))
+    say("\nplan:\n" + "\n".join(c.describe() for c in changes))
+    if args.dry_run:
+        say("dry run: nothing was changed")
+        return EXIT_OK
+    live = touches_live(changes)
+    if live and not args.yes and not confirm(f"this changes {', '.join(live)}; apply?"):
+        say(f"not applied: it would change {', '.join(live)}. Re-run with --yes to apply, or --dry-run to only look.")
+        return EXIT_FAILED
+    apply_changes(ws, changes, say)
+    return EXIT_OK
+
+
+def _for_cli(message: str, args: argparse.Namespace) -> str:
+    """A host error in the words of the command line (flags, not HTTP headers)."""
+    if "no deployment with traffic" in message:
+        name = getattr(args, "name", None) or "E"
+        message = message.split(";")[0] + (
+            f"; name a deployment with --deployment-name D, or route traffic to one with "
+            f'`endpoints online-endpoint update --name {name} --traffic "D=100"`')
+    return message
 
 
 # --- parser -----------------------------------------------------------------------------------
@@ -571,9 +657,10 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p, output=False)
     p.add_argument("--port", type=int, default=None)
     p.set_defaults(func=cmd_demo)
-    p = sub.add_parser("tui", help="the terminal UI")
-    _common(p, output=False)
-    p.set_defaults(func=cmd_tui)
+    if _tui_available():  # listed only where it works
+        p = sub.add_parser("tui", help="the terminal UI")
+        _common(p, output=False)
+        p.set_defaults(func=cmd_tui)
 
     models = sub.add_parser("models", help="registry models").add_subparsers(dest="verb", required=True)
     p = models.add_parser("list")
@@ -651,6 +738,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", "--name", required=True)
     p.add_argument("-f", "--file", default=None)
     p.add_argument("--lines", type=int, default=100)
+    p.add_argument("--follow", action="store_true", help="keep printing new lines until Ctrl-C")
     p.set_defaults(func=cmd_od_logs)
     p = od.add_parser("test", help="score a spec in this process, creating nothing (a local endpoint)")
     _common(p)
@@ -737,9 +825,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--peak-rps", type=float)
     p.add_argument("--avg-rps", type=float)
     p.add_argument("--hours-per-day", type=float)
-    p.add_argument("--apply", action="store_true", help="deploy the recommended option")
+    p.add_argument("--apply", action="store_true",
+                   help="deploy the recommended option (asks first when it would change an existing endpoint)")
+    p.add_argument("--yes", "-y", action="store_true", help="with --apply: do not ask before changing existing resources")
+    p.add_argument("--dry-run", action="store_true", help="show what --apply would create or change, change nothing")
     p.set_defaults(func=cmd_advise)
-    return parser
+    from .cli_help import document
+
+    return document(parser)
+
+
+def _tui_available() -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("tui.app") is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -759,9 +861,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {err.message}", file=sys.stderr)
         return EXIT_USAGE if err.status_code == 400 and "request file" in err.message else EXIT_FAILED
     except ToolkitError as err:
-        print(f"error: {err.message}", file=sys.stderr)
+        print(f"error: {_for_cli(err.message, args)}", file=sys.stderr)
         return EXIT_FAILED
+    except _Interrupted:
+        return 130
     except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `endpoints ... | head` closed the pipe: not an error of ours
         sys.stderr.close()

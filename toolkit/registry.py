@@ -7,6 +7,7 @@ running deployment serves.
 
 from __future__ import annotations
 
+import difflib
 import os
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -146,8 +147,33 @@ class Registry:
         try:
             rm = self.client.get_registered_model(name)
         except MlflowException:
-            raise NotFound(f"registered model {name!r} does not exist") from None
+            raise NotFound(f"registered model {name!r} does not exist{self._suggest_model(name)}") from None
         return self._model_info(rm, with_signature)
+
+    def _suggest_model(self, name: str) -> str:
+        """``; did you mean 'churn'?`` from the registered names (or how to list/register them)."""
+        try:
+            names = sorted(m.name for m in self.client.search_registered_models(max_results=1000))
+        except Exception:  # the suggestion is a courtesy; the error stands without it
+            return ""
+        if not names:
+            return "; the registry is empty: register a model first (see docs/own-model.md)"
+        close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
+        close += [n for n in names if n.lower() == name.lower() and n not in close]
+        if close:
+            return "; did you mean " + " or ".join(repr(n) for n in close) + "? (`endpoints models list`)"
+        shown = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
+        return f"; registered models: {shown}"
+
+    def _versions_and_aliases(self, name: str) -> str:
+        """``versions 1, 2; aliases champion (1), challenger (2)`` for an error message."""
+        try:
+            info = self.get_model(name, with_signature=False)
+        except NotFound:
+            return ""
+        versions = ", ".join(v.version for v in info.versions) or "none"
+        aliases = ", ".join(f"{a} ({v})" for a, v in sorted(info.aliases.items())) or "none"
+        return f"; it has versions: {versions}; aliases: {aliases}"
 
     # --- resolving ------------------------------------------------------------------------
     def resolve(self, uri: str) -> ResolvedModel:
@@ -162,7 +188,7 @@ class Registry:
                 try:
                     mv = self.client.get_model_version_by_alias(name, alias)
                 except MlflowException:
-                    raise NotFound(f"model {name!r} has no alias {alias!r}") from None
+                    raise NotFound(f"model {name!r} has no alias {alias!r}{self._versions_and_aliases(name)}") from None
                 return ResolvedModel(uri, f"models:/{name}/{mv.version}", name, str(mv.version))
             name, _, version = rest.partition("/")
             if not version:
@@ -176,7 +202,7 @@ class Registry:
             try:
                 self.client.get_model_version(name, version)
             except MlflowException:
-                raise NotFound(f"model {name!r} has no version {version!r}") from None
+                raise NotFound(f"model {name!r} has no version {version!r}{self._versions_and_aliases(name)}") from None
             return ResolvedModel(uri, f"models:/{name}/{version}", name, version)
         if uri.startswith("runs:/"):
             return ResolvedModel(uri, uri)

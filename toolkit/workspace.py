@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,9 @@ class Workspace:
             if not start:
                 raise HostNotRunning(f"no host is running for {self.home.root}; start one with `endpoints up`")
             info = daemon.start_background(self.home, host=host, port=self._pick_port(host, port))
+            # Said once, when it happens: a host that appears silently is a surprise later.
+            print(f"started a host for {self.home.root} at {info.url} (none was running; "
+                  "`endpoints down` stops it)", file=sys.stderr)
         self.host_info = info
         token = self.home.admin_token()
         if not token:
@@ -60,6 +64,24 @@ class Workspace:
     @property
     def url(self) -> str:
         return self.host_info.url
+
+    @property
+    def mlflow_tracking_uri(self) -> str:
+        """The MLflow tracking/registry URI of this workspace (``mlflow.set_tracking_uri(...)``)."""
+        return self.home.tracking_uri
+
+    def use_registry(self, experiment: str | None = None) -> str:
+        """Point this process's MLflow at the workspace's registry, so that ``log_model(...,
+        registered_model_name=...)`` registers models the endpoints can deploy.
+
+        Also selects an experiment (``experiment``, default ``endpoints-toolkit``) whose artifacts
+        live inside the workspace home, not in the current folder.  Returns the tracking URI.
+        """
+        from .demo.models import ensure_experiment
+        from .home import DEFAULT_EXPERIMENT
+
+        ensure_experiment(self.home, experiment or DEFAULT_EXPERIMENT)
+        return self.home.tracking_uri
 
     def status(self) -> Entity:
         return Entity(self._client.call("GET", "/status"), "host")

@@ -20,7 +20,7 @@ from ..errors import InvalidInput
 
 __all__ = [
     "Slice", "MiniBatch", "expand_inputs", "display_names", "plan_minibatches", "file_layout",
-    "is_url", "open_file", "CSV_SUFFIXES", "PARQUET_SUFFIXES",
+    "is_url", "open_file", "require_readable", "CSV_SUFFIXES", "PARQUET_SUFFIXES",
 ]
 
 CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.zip", ".csv.xz")
@@ -162,6 +162,22 @@ def _kind(path: str) -> str:
     if low.endswith(CSV_SUFFIXES):
         return "csv"
     return "other"
+
+
+def require_readable(files: list[str], inputs: str) -> None:
+    """Refuse at submit a job none of whose files the built-in reader can read.
+
+    Without a scoring script only CSV and Parquet files are scored; a job over, say, only
+    ``.json`` files would fail every file after queuing and starting workers.  A mix is allowed:
+    the others get a per-file error, as documented.
+    """
+    if any(_kind(f) != "other" for f in files):
+        return
+    suffixes = sorted({(posixpath.splitext(f)[1] or "(no extension)").lower() for f in files})
+    raise InvalidInput(
+        f"input {inputs!r}: none of its {len(files)} file(s) is CSV or Parquet (found {', '.join(suffixes)}); "
+        f"give .csv or .parquet files, or use a deployment with a scoring script "
+        f"(code_configuration) that reads this type")
 
 
 def file_layout(path: str) -> tuple[int, list[int]] | None:

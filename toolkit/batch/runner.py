@@ -183,7 +183,19 @@ class JobRunner:
             self._save_progress(tally, force=True)
             self._event("JobFailed", msg, "error")
             return
+        if self._nothing_scored(tally):
+            # Whatever error_threshold allows, a job that scored no file is not a success.
+            msg = (f"every input file failed ({tally.failed_files} of {self.job['spec'].get('files', '?')}); "
+                   f"nothing was scored; first: {tally.first_error}")
+            self._set_state(FAILED, msg, ended_at=time.time())
+            self._save_progress(tally, force=True)
+            self._event("JobFailed", msg, "error")
+            return
         await self._finalize(tally)
+
+    def _nothing_scored(self, tally: _Tally) -> bool:
+        files = self.job["spec"].get("files") or 0
+        return tally.rows == 0 and tally.failed_files > 0 and tally.failed_files >= files
 
     def _plan(self) -> list[MiniBatch]:
         """The job's mini-batches, planned once and kept in the job folder (a resume reuses it)."""

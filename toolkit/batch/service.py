@@ -21,7 +21,7 @@ from ..errors import Conflict, InvalidInput, InvalidSpec, NotFound
 from ..host.services import HostContext
 from ..specs import BatchDeployment
 from .cluster import Compute, prime_worker_factory, warm_worker_factory
-from .inputs import expand_inputs
+from .inputs import expand_inputs, require_readable
 from .job import (
     CANCEL_REQUESTED, CANCELED, NOT_STARTED, QUEUED, RESUMABLE, TERMINAL, JobPaths, effective_deployment,
     empty_progress, new_job_id,
@@ -150,6 +150,8 @@ class BatchService:
                 raise InvalidSpec(f"code_configuration: scoring script {str(path)!r} does not exist")
             script = str(path)
         files = expand_inputs(inputs)
+        if script is None:  # a scoring script may read any file type; the built-in reader cannot
+            require_readable(files, inputs)
         model = self._model_of(res.spec["model"], res.model_version)
 
         job_id = new_job_id(endpoint)

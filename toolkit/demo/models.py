@@ -8,6 +8,7 @@ type outside it is ever trusted.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import pandas as pd
@@ -51,7 +52,11 @@ def log_sklearn_model(
     from mlflow.models import infer_signature
 
     example = X.head(5)
-    signature = infer_signature(X, model.predict(X.head(50)))
+    with warnings.catch_warnings():
+        # MLflow hints, once per logged model, that integer columns cannot hold missing values;
+        # the demo's data has none, and the same hint three times in `make demo` is noise.
+        warnings.filterwarnings("ignore", message=".*integer column", category=UserWarning)
+        signature = infer_signature(X, model.predict(X.head(50)))
     with mlflow.start_run(run_name=name) as run:
         if params:
             mlflow.log_params(params)

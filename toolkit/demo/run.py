@@ -131,8 +131,10 @@ def run_demo(home: Home, port: int | None = None) -> int:
             _say(f"  deployment {d.name}: {d.model_version} {d.provisioning_state}")
     for e in ws.batch_endpoints.list():
         _say(f"batch endpoint {e.name}: default={e.defaults.get('deployment_name')}")
+    _say(f"\nin a browser: {ws.url}/ (the endpoints, with a Swagger UI for each)")
+    _say(f"the demo's batch input: {home.root / 'demo-data' / 'oj-weekly'}")
     _say(
-        "\nnext steps:\n"
+        "\nnext steps (the README continues from here; docs/own-model.md deploys your own model):\n"
         "  endpoints status\n"
         "  endpoints online-endpoint invoke --name churn --request-file examples/churn-request.json\n"
         "  endpoints online-endpoint get-credentials --name churn\n"

@@ -18,6 +18,7 @@ from .. import __version__
 from ..errors import HostError, ToolkitError
 from .control import build_router
 from .live import build_live_router
+from .pages import Pages, is_page_path
 from .services import HostContext, OnlineServiceProtocol
 
 __all__ = ["create_app", "create_host_app", "HostApp", "DataPlane", "DATA_PLANE_PREFIXES"]
@@ -147,13 +148,16 @@ class HostApp:
     quarter of the host's CPU per request.
     """
 
-    def __init__(self, control: FastAPI, data: DataPlane | None) -> None:
+    def __init__(self, control: FastAPI, data: DataPlane | None, pages: Pages | None = None) -> None:
         self.control = control
         self.data = data
+        self.pages = pages
         self.state = control.state
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if self.data is not None and scope["type"] == "http" and scope["path"].startswith(DATA_PLANE_PREFIXES):
+        if self.pages is not None and scope["type"] == "http" and is_page_path(scope["path"]):
+            await self.pages(scope, receive, send)  # GET / and Swagger UI (see host/pages.py)
+        elif self.data is not None and scope["type"] == "http" and scope["path"].startswith(DATA_PLANE_PREFIXES):
             await self.data(scope, receive, send)
         else:
             await self.control(scope, receive, send)
@@ -162,4 +166,4 @@ class HostApp:
 def create_host_app(ctx: HostContext, admin_token: str, request_shutdown: Callable[[], None] = lambda: None) -> HostApp:
     """The ASGI app the host serves: control plane plus (if available) the online data plane."""
     control = create_app(ctx, admin_token, request_shutdown)
-    return HostApp(control, DataPlane(ctx.online) if ctx.online is not None else None)
+    return HostApp(control, DataPlane(ctx.online) if ctx.online is not None else None, Pages(ctx))

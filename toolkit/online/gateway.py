@@ -252,6 +252,14 @@ class Gateway:
                 f"{round(dep.settings.queue_wait_s * 1000)}; retry later", retry_after=_RETRY_AFTER_S)
         if dep.failed:
             return Unavailable(f"deployment {dep.name!r} has no ready instance: {dep.failed}")
+        # Right after `up` or a deploy the instances are still loading the model: say so, and
+        # for how long, rather than only that none is ready.
+        starting = [i.started_at for i in dep.instances + dep.pending
+                    if i.state in ("Starting", "Restarting") and i.started_at]
+        if starting:
+            return Unavailable(
+                f"deployment {dep.name!r} of {dep.endpoint!r}: its {len(starting)} instance(s) are starting "
+                f"(for {max(0.0, time.time() - min(starting)):.0f} s); retry in a moment")
         return Unavailable(f"deployment {dep.name!r} of {dep.endpoint!r} has no ready instance")
 
     async def _send(self, inst: Instance, method: str, path: str, body: bytes | None,
