@@ -169,7 +169,7 @@ class EndpointsDeploymentClient(BaseDeploymentClient):
         holders = self._holders(name)
         if len(holders) > 1:
             raise _error(f"deployment {name!r} exists in endpoints {', '.join(holders)}; "
-                         f"say which with --endpoint (or -C endpoint=...)", RESOURCE_ALREADY_EXISTS)
+                         f"say which with --endpoint (or -C endpoint=...)")
         return holders[0] if holders else None
 
     def _endpoint_of(self, name: str, endpoint: str | None, config: dict[str, Any] | None) -> str:
