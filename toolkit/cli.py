@@ -157,10 +157,28 @@ def cmd_status(args: argparse.Namespace) -> int:
             f"online    {d['online_endpoints']} endpoint(s), {d['online_deployments']} deployment(s)\n"
             f"batch     {d['batch_endpoints']} endpoint(s), {d['batch_deployments']} deployment(s)\n"
             f"jobs      {jobs}"
+            + _cluster_lines(d.get("cluster"))
         )
 
     _emit(args, data, human)
     return EXIT_OK
+
+
+def _cluster_lines(cluster: dict[str, Any] | None) -> str:
+    """The batch compute of ``status``: local workers, who may connect, the dashboard; remote schedulers."""
+    if not cluster or "local" not in cluster:
+        return f"\ncluster   {cluster['error']}" if cluster and cluster.get("error") else ""
+    local = cluster["local"]
+    board = local.get("dashboard") or {}
+    urls = board.get("urls") or []
+    where = ", ".join(urls) if urls else (board.get("setting", "off") if not board.get("enabled") else "on (starts with the first job)")
+    lines = [
+        f"\ncluster   local {local['workers']}/{local['capacity']} worker(s)"
+        + (" (TLS: only the host and its workers connect)" if local.get("security") == "tls" else ""),
+        f"\ndashboard {where}",
+    ]
+    lines += [f"\nremote    {r['scheduler']}: {r['workers']} worker(s)" for r in cluster.get("remote", [])]
+    return "".join(lines)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -8,8 +8,12 @@ have been idle for ``idle_timeout`` seconds (Dask's ``wait_count`` x ``interval`
 differ by thread count and environment, so deployments that differ there get separate pools;
 the host-wide ``capacity`` (workers) bounds them all, and a job that does not fit waits.
 
+Local clusters speak TLS with a certificate the host makes at start, so only the host and its
+workers connect (``cluster_access``); their dashboard is off unless the admin turns it on.
+
 ``compute: tcp://host:port`` connects a client to an existing scheduler; its workers and their
-scaling belong to the user, so nothing is reserved there.
+scaling belong to the user, so nothing is reserved there (and its security is the user's: the
+client takes Dask's own configuration).
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import psutil
+
+from .cluster_access import DashboardSetting, dashboard_url, host_security, stop_dashboard
 
 __all__ = [
     "Compute", "LocalPool", "RemotePool", "PoolKey", "worker_env", "warm_worker_factory", "prime_worker_factory",
@@ -105,7 +111,8 @@ def prime_worker_factory(timeout: float = 300.0) -> float:
 # the dashboard's profiler, checks loop latency every 20 ms, reads system counters every 500 ms
 # and each worker's memory every 100 ms.  Measured idle here: 14% of one core across the host
 # and two workers, 1.7% with these settings; under a job that CPU is taken from the mini-batches.
-# There is no dashboard to feed, and a 500 ms memory check still stops a runaway worker.
+# The dashboard is off by default (and its profile view is the only user of the profiler), and a
+# 500 ms memory check still stops a runaway worker.
 DASK_HOUSEKEEPING: dict[str, Any] = {
     "distributed.worker.profile.enabled": False,
     "distributed.admin.tick.interval": "500ms",
@@ -158,6 +165,10 @@ class LocalPool:
     def address(self) -> str:
         return str(self.cluster.scheduler_address)
 
+    @property
+    def dashboard(self) -> str | None:
+        return dashboard_url(self.cluster.scheduler)
+
     def workers(self) -> list[dict[str, Any]]:
         # The scheduler lives in this process: read its state directly (no round trip).
         sched = self.cluster.scheduler
@@ -202,6 +213,7 @@ class Compute:
     idle_timeout: float = 60.0
     interval: float = 1.0
     event: EventSink | None = None
+    dashboard: DashboardSetting = field(default_factory=DashboardSetting)
     pools: dict[PoolKey, LocalPool] = field(default_factory=dict)
     remotes: dict[str, RemotePool] = field(default_factory=dict)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -209,6 +221,8 @@ class Compute:
     # Workers promised to started jobs; booked when the service starts a job (synchronously, so
     # two jobs dispatched in one go cannot both take the last worker), unbooked when it ends.
     booked: int = 0
+    # The host's TLS identity for its local clusters, made with the first pool (see cluster_access).
+    _security: Any = field(default=None, repr=False)
 
     @property
     def reserved(self) -> int:
@@ -256,12 +270,21 @@ class Compute:
         # The scheduler runs inside the host: its per-connection INFO lines are noise there.
         for name in ("distributed.core", "distributed.scheduler", "distributed.nanny", "distributed.deploy"):
             logging.getLogger(name).setLevel(logging.WARNING)
+        if self._security is None:
+            self._security = await asyncio.to_thread(host_security)
         memory = psutil.virtual_memory().total // max(1, self.capacity)
+        # Dask's scheduler starts its HTTP server whatever dashboard_address says (None means
+        # port 8787 on every interface it listens on), so it is bound to a loopback port and,
+        # unless the admin turned the dashboard on, closed right after the start.
+        first_dashboard = not any(p.dashboard for p in self.pools.values())
         cluster = await LocalCluster(
             n_workers=0, threads_per_worker=key.threads, processes=True, asynchronous=True,
-            host="127.0.0.1", dashboard_address=None, worker_class=_nanny_class(), env=dict(key.env),
-            memory_limit=memory, silence_logs=logging.WARNING,
+            host="127.0.0.1", dashboard_address=self.dashboard.address(first_dashboard),
+            worker_class=_nanny_class(), env=dict(key.env), memory_limit=memory, silence_logs=logging.WARNING,
+            security=self._security,
         )
+        if not self.dashboard.enabled:
+            stop_dashboard(cluster.scheduler)
         # target_duration is tiny on purpose: any queued mini-batch asks for every reserved
         # worker (a batch job wants its instance_count now, not a share sized by past speed).
         cluster.adapt(
@@ -269,8 +292,10 @@ class Compute:
             wait_count=max(1, math.ceil(self.idle_timeout / self.interval)),
         )
         client = await Client(cluster, asynchronous=True)
-        log.info("batch: started local cluster %s (%s)", cluster.scheduler_address, key.label())
-        return LocalPool(key, cluster, client)
+        pool = LocalPool(key, cluster, client)
+        log.info("batch: started local cluster %s (%s, TLS; dashboard %s)", pool.address, key.label(),
+                 pool.dashboard or "off")
+        return pool
 
     async def remote(self, address: str) -> RemotePool:
         from distributed import Client
@@ -297,7 +322,7 @@ class Compute:
         for p in self.pools.values():
             ws = p.workers()
             pools.append({
-                "scheduler": p.address, "threads_per_worker": p.key.threads, "environment": dict(p.key.env),
+                "scheduler": p.address, "dashboard": p.dashboard, "threads_per_worker": p.key.threads, "environment": dict(p.key.env),
                 "reserved": p.reserved, "workers": len(ws), "pids": [w["pid"] for w in ws], "worker_list": ws,
             })
         remotes = []
@@ -310,6 +335,12 @@ class Compute:
                 "workers": sum(p["workers"] for p in pools),
                 "threads": sum(p["workers"] * p["threads_per_worker"] for p in pools),
                 "idle_timeout_s": self.idle_timeout, "pools": pools,
+                # Who may connect: only holders of the host's certificate (mutual TLS).
+                "security": "tls",
+                "dashboard": {
+                    "enabled": self.dashboard.enabled, "setting": self.dashboard.describe(),
+                    "urls": [p["dashboard"] for p in pools if p["dashboard"]],
+                },
             },
             "remote": remotes,
         }

@@ -21,6 +21,7 @@ from ..errors import Conflict, InvalidInput, InvalidSpec, NotFound
 from ..host.services import HostContext
 from ..specs import BatchDeployment
 from .cluster import Compute, prime_worker_factory, warm_worker_factory
+from .cluster_access import DashboardSetting
 from .inputs import expand_inputs, require_readable
 from .job import (
     CANCEL_REQUESTED, CANCELED, NOT_STARTED, QUEUED, RESUMABLE, TERMINAL, JobPaths, effective_deployment,
@@ -47,18 +48,23 @@ class BatchService:
     ``capacity``: local workers the host may run at once (default: the CPU count;
     ``ENDPOINTS_BATCH_WORKERS``).  ``idle_timeout``: seconds an idle local worker lives
     (default 60; ``ENDPOINTS_BATCH_IDLE_TIMEOUT``).  ``scale_interval``: seconds between
-    adaptive scaling decisions (default 1).
+    adaptive scaling decisions (default 1).  ``dashboard``: the local clusters' Dask dashboard
+    (default off; ``ENDPOINTS_BATCH_DASHBOARD``, see :class:`DashboardSetting`).
     """
 
     def __init__(
         self, ctx: HostContext, *, capacity: int | None = None, idle_timeout: float | None = None,
-        scale_interval: float | None = None,
+        scale_interval: float | None = None, dashboard: DashboardSetting | None = None,
     ) -> None:
         self.ctx = ctx
         cap = capacity or int(_env_float("ENDPOINTS_BATCH_WORKERS", os.cpu_count() or 1))
         idle = idle_timeout if idle_timeout is not None else _env_float("ENDPOINTS_BATCH_IDLE_TIMEOUT", 60.0)
         interval = scale_interval if scale_interval is not None else min(1.0, max(0.2, idle / 3))
-        self.compute = Compute(capacity=max(1, cap), idle_timeout=idle, interval=interval, event=self._cluster_event)
+        board = dashboard if dashboard is not None else DashboardSetting.from_env()
+        if board.error:
+            log.warning("batch: %s", board.error)
+        self.compute = Compute(capacity=max(1, cap), idle_timeout=idle, interval=interval, event=self._cluster_event,
+                               dashboard=board)
         self._queue: list[str] = []
         self._runners: dict[str, JobRunner] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
