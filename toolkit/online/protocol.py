@@ -509,6 +509,8 @@ def _parse_json(doc: Any, schema: TabularSchema, allow_raw: bool) -> ParsedInput
 
 def _fast_columns(fmt: str, value: Any, schema: TabularSchema) -> tuple[dict[str, np.ndarray], int, list[Any] | None]:
     index = None
+    if isinstance(value, list) and not value:
+        raise InvalidInput(f"{fmt} holds no rows; send at least one row to score", details={"field": fmt})
     if fmt == "dataframe_split" or (fmt == AZURE_KEY and isinstance(value, dict) and "data" in value):
         if not isinstance(value, dict):
             raise InvalidInput(f"{fmt} must be an object with 'columns' and 'data' (pandas split orient), got {_json_kind(value)}",
