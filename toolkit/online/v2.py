@@ -33,7 +33,7 @@ import pandas as pd
 
 from ..errors import InvalidInput, ToolkitError
 from .protocol import ParsedInput, TabularSchema, decode_json, frame_input, row_count
-from .v2_answers import MLFLOW_TO_V2, NUMPY_DTYPES, OutputRequest, v2_body, v2_metadata, v2_response, v2_server_metadata
+from .v2_answers import MLFLOW_TO_V2, NUMPY_DTYPES, V2_EXTENSIONS, OutputRequest, v2_body, v2_metadata, v2_response, v2_server_metadata
 
 __all__ = [
     "V2_EXTENSIONS",
@@ -46,8 +46,6 @@ __all__ = [
     "v2_error_body",
     "header_length",
 ]
-
-V2_EXTENSIONS = ["binary_tensor_data"]
 
 _BINARY_ONLY = {"BF16"}  # no JSON form (tritonclient refuses it too); read as float32
 _INTEGER = {k for k in NUMPY_DTYPES if k.startswith(("INT", "UINT"))}

@@ -15,7 +15,9 @@ import pandas as pd
 from ..errors import InvalidInput
 from .protocol import dumps
 
-__all__ = ["NUMPY_DTYPES", "MLFLOW_TO_V2", "OutputRequest", "v2_response", "v2_body", "v2_metadata", "v2_server_metadata"]
+__all__ = ["V2_EXTENSIONS", "NUMPY_DTYPES", "MLFLOW_TO_V2", "OutputRequest", "v2_response", "v2_body", "v2_metadata", "v2_server_metadata"]
+
+V2_EXTENSIONS = ["binary_tensor_data"]
 
 # V2 datatype -> the numpy dtype of its binary form (little-endian, as the extension says).
 NUMPY_DTYPES: dict[str, Any] = {
