@@ -158,7 +158,9 @@ def test_every_format_equals_in_process_predict(churn: Instance, model: Any) -> 
     df.to_parquet(buf, index=False)
     r = churn.client.post("/score", content=buf.getvalue(), headers={"content-type": "application/vnd.apache.parquet"})
     assert r.json() == {"predictions": expected}
-    v2 = {"id": "abc", "inputs": [{"name": "rows", "shape": [5, 8], "datatype": "BYTES", "data": split["data"]}]}
+    v2_types = {c: "BYTES" if c == "region" else "FP64" if c == "monthly_spend" else "INT64" for c in split["columns"]}
+    v2 = {"id": "abc", "inputs": [{"name": c, "shape": [5], "datatype": v2_types[c], "data": [r[i] for r in split["data"]]}
+                                  for i, c in enumerate(split["columns"])]}
     r = churn.client.post("/v2/infer", json=v2)
     assert r.status_code == 200, r.text
     assert r.json()["outputs"][0]["data"] == expected and r.json()["id"] == "abc"

@@ -30,7 +30,9 @@ def test_document_validates_and_its_example_scores_locally(registry: Registry) -
     assert doc["servers"] == [{"url": "http://127.0.0.1:5080"}]
     op = doc["paths"]["/endpoints/churn/score"]["post"]
     props = doc["components"]["schemas"]["Record"]["properties"]
-    assert props["age"] == {"type": "integer", "format": "int64"} and props["region"] == {"type": "string"}
+    assert props["age"] == {"type": "integer", "format": "int64", "minimum": -2 ** 63, "maximum": 2 ** 63 - 1}
+    assert props["region"] == {"type": "string", "nullable": True}  # null is a missing string; never in integers
+    assert doc["components"]["schemas"]["DataframeSplit"]["properties"]["data"]["minItems"] == 1
     assert {"400", "401", "408", "413", "415", "424", "429", "503"} <= set(op["responses"])
     assert doc["security"] == [{"bearerAuth": []}]
 

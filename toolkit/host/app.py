@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, Callable
 
@@ -100,14 +101,16 @@ def create_app(ctx: HostContext, admin_token: str, request_shutdown: Callable[[]
     return app
 
 
-# The data plane's paths; everything else belongs to the control plane.
-DATA_PLANE_PREFIXES = ("/endpoints/", "/v2/", "/metrics")
+# The data plane's paths; everything else belongs to the control plane.  ("/v2" alone is the V2
+# server metadata route.)
+DATA_PLANE_PREFIXES = ("/endpoints/", "/v2", "/metrics")
 
 
 class DataPlane:
     """The online data plane as one ASGI app: scoring paths go to the gateway's raw handler
     before any routing (the hot path); the rest (swagger, V2 metadata, /metrics) to a small
-    Starlette app of the gateway's routes."""
+    Starlette app of the gateway's routes.  Every answer off the hot path is sure to carry
+    ``X-Request-Id`` and ``X-Deployment`` (empty when no deployment is involved), as scoring's do."""
 
     def __init__(self, online: OnlineServiceProtocol, lifespan: Any = None) -> None:
         self.scoring = online.scoring_app
@@ -116,29 +119,58 @@ class DataPlane:
         })
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            score = self.scoring(scope["path"])
-            if score is not None:
-                await score(scope, receive, send)
-                return
-        await self.routes(scope, receive, send)
+        if scope["type"] != "http":
+            await self.routes(scope, receive, send)
+            return
+        score = self.scoring(scope["path"])
+        if score is not None:
+            await score(scope, receive, send)
+            return
+        await self.routes(scope, receive, _with_data_plane_headers(scope, send))
+
+
+def _with_data_plane_headers(scope: Any, send: Any) -> Any:
+    rid = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"")[:200] or uuid.uuid4().hex.encode()
+
+    async def wrapped(message: Any) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers", ()))
+            names = {k.lower() for k, _ in headers}
+            if b"x-request-id" not in names:
+                headers.append((b"x-request-id", rid))
+            if b"x-deployment" not in names:
+                headers.append((b"x-deployment", b""))
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return wrapped
+
+
+def _data_plane_error(request: Request, err: ToolkitError, headers: dict[str, str] | None = None) -> JSONResponse:
+    """V2 routes answer errors as ``{"error": ...}`` (what V2 clients read), plus our fields."""
+    body = err.to_body()
+    if request.url.path.startswith("/v2"):
+        body = {"error": err.message, **body}
+    return JSONResponse(body, status_code=err.status_code, headers=headers)
 
 
 async def _toolkit_error(request: Request, err: Exception) -> JSONResponse:
     assert isinstance(err, ToolkitError)
-    return _error(err)
+    return _data_plane_error(request, err)
 
 
 async def _not_found(request: Request, err: Exception) -> JSONResponse:
     status = getattr(err, "status_code", 404)
-    code = {404: "NotFound", 405: "MethodNotAllowed"}.get(status, "HTTPError")
-    return JSONResponse({"error_code": code, "message": f"no route {request.method} {request.url.path}"},
-                        status_code=status)
+    fail = ToolkitError(f"no route {request.method} {request.url.path}")
+    fail.error_code = {404: "NotFound", 405: "MethodNotAllowed"}.get(status, "HTTPError")
+    fail.status_code = status
+    allow = (getattr(err, "headers", None) or {}).get("Allow")
+    return _data_plane_error(request, fail, {"Allow": allow} if allow else None)
 
 
 async def _unexpected(request: Request, err: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return _error(HostError(f"internal error: {type(err).__name__}: {err}"))
+    return _data_plane_error(request, HostError(f"internal error: {type(err).__name__}: {err}"))
 
 
 class HostApp:

@@ -31,10 +31,11 @@ from ..errors import (
     Unauthorized, Unavailable,
 )
 from .auth import verify
-from .metrics import CONTENT_TYPE_LATEST
 from .router import RouteTable
 from .supervisor import Deployment, Instance
-from .upstream import UpstreamError
+from .upstream import UpstreamError, UpstreamReply
+from .gateway_routes import InfoRoutes, MethodNotAllowed, _Answer, _json_response
+from .v2 import v2_error_body
 
 if TYPE_CHECKING:
     from .service import OnlineService
@@ -50,23 +51,9 @@ TIMEOUT_GRACE_S = 0.25
 _RETRY_AFTER_S = 1
 _UNKNOWN = "(unknown)"
 _ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-
-
-def _json_response(status: int, body: dict[str, Any], headers: dict[str, str]) -> Response:
-    return Response(json.dumps(body).encode(), status_code=status, headers=headers, media_type="application/json")
-
-
-class MethodNotAllowed(ToolkitError):
-    error_code = "MethodNotAllowed"
-    status_code = 405
-
-
-class _Answer(Exception):
-    """Internal: stop handling and answer with this error (carries the chosen deployment)."""
-
-    def __init__(self, err: ToolkitError, deployment: str = "") -> None:
-        self.err = err
-        self.deployment = deployment
+_V2_INFER = "/v2/infer"
+# Request headers of the V2 binary extension and compression that the instance must see.
+_V2_FORWARD = ("inference-header-content-length", "content-encoding")
 
 
 class _Incoming:
@@ -99,7 +86,7 @@ class _Incoming:
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-class Gateway:
+class Gateway(InfoRoutes):
     def __init__(self, service: "OnlineService") -> None:
         self.svc = service
         self.metrics = service.metrics
@@ -109,15 +96,19 @@ class Gateway:
     def routes(self) -> list[BaseRoute]:
         # The scoring routes are not here: the host sends them to :meth:`score_asgi` before any
         # routing (see :meth:`scoring_target`).  Every method reaches the handlers, which answer
-        # a wrong one with a JSON 405 (the framework's own 405 is plain text; errors are JSON).
+        # a wrong one with a JSON 405 and an Allow header (the framework's own 405 is plain text).
         m = _ALL_METHODS
         return [
             Route("/endpoints/{endpoint}/swagger.json", self.swagger, methods=m, name="online-swagger"),
+            Route("/v2", self.v2_server, methods=m, name="v2-server"),
+            Route("/v2/models/{endpoint}/versions/{version}/ready", self.v2_model_ready, methods=m,
+                  name="v2-version-ready"),
+            Route("/v2/models/{endpoint}/versions/{version}", self.v2_model, methods=m, name="v2-version"),
             Route("/v2/models/{endpoint}/ready", self.v2_model_ready, methods=m, name="v2-model-ready"),
             Route("/v2/models/{endpoint}", self.v2_model, methods=m, name="v2-model"),
-            Route("/v2/health/live", self.v2_live, name="v2-live"),
-            Route("/v2/health/ready", self.v2_ready, name="v2-ready"),
-            Route("/metrics", self.prometheus, name="metrics"),
+            Route("/v2/health/live", self.v2_live, methods=m, name="v2-live"),
+            Route("/v2/health/ready", self.v2_ready, methods=m, name="v2-ready"),
+            Route("/metrics", self.prometheus, methods=m, name="metrics"),
         ]
 
     # --- helpers -------------------------------------------------------------------------
@@ -131,15 +122,21 @@ class Gateway:
         headers = {"X-Request-Id": rid, "X-Deployment": deployment}
         if isinstance(err, TooManyRequests):
             headers["Retry-After"] = str(max(1, round(err.retry_after)))
+        elif isinstance(err, MethodNotAllowed):
+            headers["Allow"] = err.allow
         return headers
 
-    def _error(self, err: ToolkitError, rid: str, deployment: str = "") -> Response:
-        return _json_response(err.status_code, err.to_body(), self._error_headers(err, rid, deployment))
+    def _error(self, err: ToolkitError, rid: str, deployment: str = "", v2: bool = False) -> Response:
+        body = v2_error_body(err) if v2 else err.to_body()
+        return _json_response(err.status_code, body, self._error_headers(err, rid, deployment))
 
     @staticmethod
     def _method(request: "Request | _Incoming", allowed: str) -> None:
-        if request.method != allowed:
-            raise _Answer(MethodNotAllowed(f"{request.method} is not allowed here; use {allowed}"))
+        """GET routes take HEAD too (a HEAD answer carries the headers of the GET)."""
+        method = request.method
+        if method != allowed and not (allowed == "GET" and method == "HEAD"):
+            allow = "GET, HEAD" if allowed == "GET" else allowed
+            raise _Answer(MethodNotAllowed(f"{method} is not allowed here; use {allow}", allow=allow))
 
     def _table(self, endpoint: str, request: "Request | _Incoming") -> RouteTable:
         table = self.svc.tables.get(endpoint)
@@ -152,17 +149,32 @@ class Gateway:
                 raise _Answer(err) from None
         return table
 
-    def _deployment(self, table: RouteTable, request: "Request | _Incoming") -> tuple[Deployment, bool]:
-        """The deployment to serve this request, and whether the traffic table chose it."""
+    @staticmethod
+    def _named(request: "Request | _Incoming", version: str | None = None) -> str | None:
+        """The deployment the request names: a V2 version in the path, else the header."""
+        if version is not None:
+            return version
         headers = request.headers
-        named = headers.get("x-deployment") or headers.get("azureml-model-deployment")
+        return headers.get("x-deployment") or headers.get("azureml-model-deployment")
+
+    def _unknown_deployment(self, e: str, named: str, version: str | None) -> NotFound:
+        if version is None:
+            return NotFound(f"online endpoint {e!r} has no deployment {named!r}")
+        names = sorted(d for (ep, d) in self.svc.deployments if ep == e)
+        return NotFound(f"model {e!r} has no version {named!r}; its versions are its deployments: "
+                        f"{', '.join(names) or '(none)'}")
+
+    def _deployment(self, table: RouteTable, request: "Request | _Incoming",
+                    version: str | None = None) -> tuple[Deployment, bool]:
+        """The deployment to serve this request, and whether the traffic table chose it."""
+        named = self._named(request, version)
         e = table.endpoint
         if named:
             dep = self.svc.deployments.get((e, named))
             if dep is None:
                 if (e, named) in self.svc._deploying:
                     raise _Answer(Unavailable(f"deployment {named!r} of {e!r} is being created"), named)
-                raise _Answer(NotFound(f"online endpoint {e!r} has no deployment {named!r}"), named)
+                raise _Answer(self._unknown_deployment(e, named, version), named)
             return dep, False
         name = table.pick()
         if name is None:
@@ -263,25 +275,26 @@ class Gateway:
         return Unavailable(f"deployment {dep.name!r} of {dep.endpoint!r} has no ready instance")
 
     async def _send(self, inst: Instance, method: str, path: str, body: bytes | None,
-                    content_type: str | None, rid: str) -> tuple[int, bytes, str | None, str | None]:
+                    content_type: str | None, rid: str, extra: dict[str, str] | None = None) -> UpstreamReply:
         upstream = inst.upstream
         if upstream is None:
             raise UpstreamError("instance has no connection pool (restarting)")
         headers = {"X-Request-Id": rid}
         if content_type:
             headers["Content-Type"] = content_type
-        reply = await upstream.request(method, path, body, headers)
-        return reply.status, reply.body, reply.header(b"content-type"), reply.header(b"x-batch-size")
+        if extra:
+            headers.update(extra)
+        return await upstream.request(method, path, body, headers)
 
     async def _forward(self, dep: Deployment, method: str, path: str, body: bytes | None,
-                       content_type: str | None, rid: str) -> tuple[int, bytes, str | None, str | None]:
+                       content_type: str | None, rid: str, extra: dict[str, str] | None = None) -> UpstreamReply:
         """Send to an instance; a connection that fails before an answer is retried once elsewhere."""
         failed: Instance | None = None
         for attempt in (0, 1):
             inst = await self._acquire(dep, exclude=failed)
             try:
                 async with asyncio.timeout(dep.settings.timeout_s + TIMEOUT_GRACE_S):
-                    return await self._send(inst, method, path, body, content_type, rid)
+                    return await self._send(inst, method, path, body, content_type, rid, extra)
             except UpstreamError:
                 # The instance died (or is restarting) before answering: nothing reached the
                 # caller, so another instance may take it.  Keep it out of routing until its
@@ -303,57 +316,70 @@ class Gateway:
 
     # --- scoring (raw ASGI: the hot path builds no framework objects) ----------------------
     @staticmethod
-    def scoring_target(path: str) -> tuple[str, str] | None:
-        """``(endpoint, instance path)`` when ``path`` is a scoring route, else None."""
+    def scoring_target(path: str) -> tuple[str, str, str | None] | None:
+        """``(endpoint, instance path, V2 version or None)`` when ``path`` is a scoring route, else None."""
         parts = path.split("/")
-        # /endpoints/{e}/score|invocations  or  /v2/models/{e}/infer
-        if len(parts) == 4 and parts[1] == "endpoints" and parts[3] in ("score", "invocations") and parts[2]:
-            return parts[2], "/score"
-        if len(parts) == 5 and parts[1] == "v2" and parts[2] == "models" and parts[4] == "infer" and parts[3]:
-            return parts[3], "/v2/infer"
+        # /endpoints/{e}/score|invocations,  /v2/models/{e}/infer,  /v2/models/{e}/versions/{v}/infer
+        n = len(parts)
+        if n == 4 and parts[1] == "endpoints" and parts[3] in ("score", "invocations") and parts[2]:
+            return parts[2], "/score", None
+        if n == 5 and parts[1] == "v2" and parts[2] == "models" and parts[4] == "infer" and parts[3]:
+            return parts[3], _V2_INFER, None
+        if (n == 7 and parts[1] == "v2" and parts[2] == "models" and parts[4] == "versions" and parts[6] == "infer"
+                and parts[3] and parts[5]):
+            return parts[3], _V2_INFER, parts[5]
         return None
 
-    async def score_asgi(self, scope: dict[str, Any], receive: Any, send: Any, endpoint: str, path: str) -> None:
+    async def score_asgi(self, scope: dict[str, Any], receive: Any, send: Any, endpoint: str, path: str,
+                         version: str | None = None) -> None:
         req = _Incoming(scope, receive)
         try:
-            status, content, ctype, headers = await self._score(req, endpoint, path)
+            status, content, ctype, headers = await self._score(req, endpoint, path, version)
         except Exception as err:  # a bug of ours: answer JSON like every other error, and log it
             log.exception("unhandled error on %s %s", req.method, scope["path"])
             fail = HostError(f"internal error: {type(err).__name__}: {err}")
-            status, content, ctype, headers = fail.status_code, json.dumps(fail.to_body()).encode(), "application/json", {}
+            body = v2_error_body(fail) if path == _V2_INFER else fail.to_body()
+            status, content, ctype = fail.status_code, json.dumps(body).encode(), "application/json"
+            headers = {"X-Request-Id": self._request_id(req), "X-Deployment": ""}
         out = [(b"content-type", (ctype or "application/json").encode("latin-1")),
                (b"content-length", str(len(content)).encode())]
         out.extend((k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items())
         await send({"type": "http.response.start", "status": status, "headers": out})
         await send({"type": "http.response.body", "body": content})
 
-    async def _score(self, request: "_Incoming", endpoint: str, path: str) -> tuple[int, bytes, str | None, dict[str, str]]:
+    async def _score(self, request: "_Incoming", endpoint: str, path: str,
+                     version: str | None = None) -> tuple[int, bytes, str | None, dict[str, str]]:
         t0 = time.perf_counter()
         rid = self._request_id(request)
         label_e, label_d = _UNKNOWN, ""
         dep: Deployment | None = None
+        extra: dict[str, str] | None = None
         try:
             self._method(request, "POST")
             if endpoint in self.svc.tables:
                 label_e = endpoint
             table = self._table(endpoint, request)
-            dep, weighted = self._deployment(table, request)
+            dep, weighted = self._deployment(table, request, version)
             label_d = dep.name
             body = await self._body(request, dep)
             ctype = request.headers.get("content-type")
+            if path == _V2_INFER:
+                extra = {k: request.headers[k] for k in _V2_FORWARD if k in request.headers} or None
             dep.admitted += 1
             dep.stats.touch()
             gauge = self.metrics.in_flight_gauge(endpoint, dep.name)
             gauge.inc()
             try:
-                status, content, rctype, batch = await self._forward(dep, "POST", path, body, ctype, rid)
+                reply = await self._forward(dep, "POST", path, body, ctype, rid, extra)
             finally:
                 dep.admitted -= 1
                 gauge.dec()
         except _Answer as ans:
-            return self._finish_error(ans.err, rid, label_e, ans.deployment or label_d, dep, t0)
+            return self._finish_error(ans.err, rid, label_e, ans.deployment or label_d, dep, t0, path)
         except ToolkitError as err:
-            return self._finish_error(err, rid, label_e, label_d, dep, t0)
+            return self._finish_error(err, rid, label_e, label_d, dep, t0, path)
+        status, content = reply.status, reply.body
+        rctype, batch = reply.header(b"content-type"), reply.header(b"x-batch-size")
         latency = time.perf_counter() - t0
         dep.stats.record(status, latency)
         self.metrics.on_request(endpoint, dep.name, status, latency)
@@ -365,22 +391,28 @@ class Gateway:
         if weighted and table.mirror is not None:
             mirror = table.mirror_now()
             if mirror is not None:
-                self._mirror(endpoint, mirror, path, body, ctype, rid)
+                self._mirror(endpoint, mirror, path, body, ctype, rid, extra)
         headers = {"X-Deployment": dep.name, "X-Request-Id": rid}
         if batch:
             headers["X-Batch-Size"] = batch
+        if path == _V2_INFER:
+            json_len = reply.header(b"inference-header-content-length")
+            if json_len is not None:  # binary V2 outputs follow the JSON header
+                headers["Inference-Header-Content-Length"] = json_len
         return status, content, rctype, headers
 
     def _finish_error(self, err: ToolkitError, rid: str, endpoint: str, deployment: str,
-                      dep: Deployment | None, t0: float) -> tuple[int, bytes, str, dict[str, str]]:
+                      dep: Deployment | None, t0: float, path: str) -> tuple[int, bytes, str, dict[str, str]]:
         latency = time.perf_counter() - t0
         if dep is not None:
             dep.stats.record(err.status_code, latency)
         self.metrics.on_request(endpoint, deployment, err.status_code, latency if dep is not None else None)
-        return err.status_code, json.dumps(err.to_body()).encode(), "application/json", self._error_headers(err, rid, deployment)
+        body = v2_error_body(err) if path == _V2_INFER else err.to_body()
+        return err.status_code, json.dumps(body).encode(), "application/json", self._error_headers(err, rid, deployment)
 
     # --- mirroring -----------------------------------------------------------------------
-    def _mirror(self, endpoint: str, name: str, path: str, body: bytes, ctype: str | None, rid: str) -> None:
+    def _mirror(self, endpoint: str, name: str, path: str, body: bytes, ctype: str | None, rid: str,
+                extra: dict[str, str] | None = None) -> None:
         mdep = self.svc.deployments.get((endpoint, name))
         if mdep is None:
             return
@@ -389,16 +421,16 @@ class Gateway:
             # Shadow traffic never queues and never wakes a scaled-to-zero deployment.
             mdep.stats.mirror_dropped += 1
             return
-        task = asyncio.get_running_loop().create_task(self._mirror_send(mdep, inst, path, body, ctype, rid))
+        task = asyncio.get_running_loop().create_task(self._mirror_send(mdep, inst, path, body, ctype, rid, extra))
         self._mirror_tasks.add(task)
         task.add_done_callback(self._mirror_tasks.discard)
 
     async def _mirror_send(self, mdep: Deployment, inst: Instance, path: str, body: bytes,
-                           ctype: str | None, rid: str) -> None:
+                           ctype: str | None, rid: str, extra: dict[str, str] | None = None) -> None:
         status = 599
         try:
             async with asyncio.timeout(mdep.settings.timeout_s + TIMEOUT_GRACE_S):
-                status, _, _, _ = await self._send(inst, "POST", path, body, ctype, rid + "-mirror")
+                status = (await self._send(inst, "POST", path, body, ctype, rid + "-mirror", extra)).status
         except (UpstreamError, OSError):
             status = 503
         except TimeoutError:
@@ -411,91 +443,6 @@ class Gateway:
         if status >= 400:
             mdep.stats.errors[status] = mdep.stats.errors.get(status, 0) + 1
         self.metrics.on_mirror(mdep.endpoint, mdep.name, status)
-
-    # --- swagger and V2 metadata ---------------------------------------------------------
-    def _described(self, table: RouteTable, request: Request) -> Deployment:
-        named = request.headers.get("x-deployment") or request.headers.get("azureml-model-deployment")
-        name = named or table.primary()
-        if name is None:
-            # No traffic yet: describe the only deployment if there is exactly one.
-            names = [d for (e, d) in self.svc.deployments if e == table.endpoint]
-            name = names[0] if len(names) == 1 else None
-        dep = self.svc.deployments.get((table.endpoint, name)) if name else None
-        if dep is None:
-            raise _Answer(NotFound(f"online endpoint {table.endpoint!r} has no deployment to describe"
-                                   + (f" named {name!r}" if name else "")))
-        return dep
-
-    async def swagger(self, request: Request) -> Response:
-        rid = self._request_id(request)
-        try:
-            self._method(request, "GET")
-            endpoint = request.path_params["endpoint"]
-            table = self._table(endpoint, request)
-            dep = self._described(table, request)
-            doc = await self.svc.swagger_document(table, dep)
-        except _Answer as ans:
-            return self._error(ans.err, rid, ans.deployment)
-        except ToolkitError as err:
-            return self._error(err, rid)
-        return Response(doc, media_type="application/json", headers={"X-Deployment": dep.name, "X-Request-Id": rid})
-
-    async def v2_model(self, request: Request) -> Response:
-        rid = self._request_id(request)
-        try:
-            self._method(request, "GET")
-            table = self._table(request.path_params["endpoint"], request)
-            dep = self._described(table, request)
-            dep.admitted += 1
-            try:
-                status, content, ctype, _ = await self._forward(dep, "GET", "/v2/model", None, None, rid)
-            finally:
-                dep.admitted -= 1
-        except _Answer as ans:
-            return self._error(ans.err, rid, ans.deployment)
-        except ToolkitError as err:
-            return self._error(err, rid)
-        if status == 200:
-            # The instance knows its deployment, not the endpoint the client addressed.
-            try:
-                meta = json.loads(content)
-                if isinstance(meta, dict):
-                    meta["name"] = table.endpoint
-                    meta.setdefault("versions", [])
-                    content = json.dumps(meta).encode()
-            except ValueError:
-                pass
-        return Response(content, status_code=status, media_type=ctype or "application/json",
-                        headers={"X-Deployment": dep.name, "X-Request-Id": rid})
-
-    async def v2_model_ready(self, request: Request) -> Response:
-        rid = self._request_id(request)
-        try:
-            self._method(request, "GET")
-            table = self._table(request.path_params["endpoint"], request)
-            named = request.headers.get("x-deployment") or request.headers.get("azureml-model-deployment")
-            names = [named] if named else list(table.live)
-            if not names:
-                raise _Answer(NotFound(f"online endpoint {table.endpoint!r} has no deployment with traffic"))
-            not_ready = [n for n in names if not self.svc.serving(table.endpoint, n)]
-            if not_ready:
-                raise _Answer(Unavailable(f"not ready: {', '.join(sorted(not_ready))}"))
-        except _Answer as ans:
-            return self._error(ans.err, rid, ans.deployment)
-        return _json_response(200, {"name": table.endpoint, "ready": True}, {"X-Request-Id": rid})
-
-    async def v2_live(self, request: Request) -> Response:
-        return _json_response(200, {"live": True}, {"X-Request-Id": self._request_id(request)})
-
-    async def v2_ready(self, request: Request) -> Response:
-        rid = self._request_id(request)
-        not_ready = [f"{e}/{d}" for e, t in self.svc.tables.items() for d in t.live if not self.svc.serving(e, d)]
-        if not_ready:
-            return self._error(Unavailable(f"not ready: {', '.join(sorted(not_ready))}"), rid)
-        return _json_response(200, {"ready": True}, {"X-Request-Id": rid})
-
-    async def prometheus(self, request: Request) -> Response:
-        return Response(self.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     async def close(self) -> None:
         for task in list(self._mirror_tasks):

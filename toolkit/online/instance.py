@@ -31,7 +31,9 @@ Routes (a raw ASGI app: no framework routing, nothing per request that is not ne
   answers ``{"predictions": ...}`` or ``{"error_code", "message"}`` with the status of
   :mod:`toolkit.errors`.  Headers: ``X-Batch-Size`` (requests in the predict call that served
   this one), ``X-Batch-Rows`` (rows in it), ``X-Instance-Id``; ``X-Request-Id`` is echoed.
-* ``POST /v2/infer``: Open Inference Protocol request and response.
+* ``POST /v2/infer``: Open Inference Protocol request and response (:mod:`toolkit.online.v2`),
+  JSON or with binary tensors (``Inference-Header-Content-Length``), optionally gzip/deflate
+  compressed (``Content-Encoding``); errors as ``{"error": ...}``.
 * ``GET /v2/model``: V2 model metadata from the signature.
 * ``GET /health/live``: 200 unless too many predictions are stuck (then 503: restart me).
 * ``GET /health/ready``: 200 once the model is loaded (503 before, and when not live).
@@ -42,7 +44,8 @@ SIGTERM/SIGINT stop it gracefully (in-flight requests get up to 5 s; uvicorn the
 signal, so the exit status is -15 for SIGTERM).  A runaway prediction never holds up the exit.
 A model that fails to load makes the process print the loader's full message to stderr, then a
 last line ``MODEL_LOAD_FAILED: <message>``, and exit with code 3.  Stderr gets one line per
-startup, shutdown and error; never a request body or header value.
+startup, shutdown and error; never a request body or header value.  Per-request error lines are
+rate-limited (:class:`LineBudget`) so a flood of bad requests cannot fill the disk.
 """
 
 from __future__ import annotations
@@ -54,22 +57,25 @@ import os
 import sys
 import time
 import traceback
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 from ..errors import (
     HostError,
+    InvalidInput,
     PayloadTooLarge,
     ToolkitError,
     TooManyRequests,
     Unavailable,
-    InvalidInput,
+    UnsupportedMediaType,
 )
 from .protocol import ParsedInput, dumps
 from .scorer import BatchStats, MicroBatcher, Scorer
+from .v2 import header_length, v2_error_body
 
-__all__ = ["InstanceConfig", "InstanceApp", "main", "LOAD_FAILED_PREFIX", "LOAD_FAILED_EXIT_CODE"]
+__all__ = ["InstanceConfig", "InstanceApp", "LineBudget", "main", "LOAD_FAILED_PREFIX", "LOAD_FAILED_EXIT_CODE"]
 
 LOAD_FAILED_PREFIX = "MODEL_LOAD_FAILED: "
 LOAD_FAILED_EXIT_CODE = 3
@@ -127,7 +133,49 @@ class _Disconnected(Exception):
     pass
 
 
-_JSON = (b"content-type", b"application/json")
+_JSON = b"application/json"
+_OCTETS = b"application/octet-stream"
+_V2_PATHS = ("/v2/infer", "/v2/model")
+
+
+class LineBudget:
+    """At most ``limit`` log lines per ``window`` seconds; the rest are counted, and the count is
+    reported with the next line let through (a fuzzer must not be able to fill the disk)."""
+
+    def __init__(self, limit: int = 30, window: float = 60.0) -> None:
+        self.limit, self.window = limit, window
+        self._start = time.monotonic()
+        self._used = 0
+        self.suppressed = 0
+
+    def take(self) -> tuple[bool, int]:
+        """(may log now, lines suppressed since the last line logged)."""
+        now = time.monotonic()
+        if now - self._start >= self.window:
+            self._start, self._used = now, 0
+        if self._used >= self.limit:
+            self.suppressed += 1
+            return False, 0
+        self._used += 1
+        skipped, self.suppressed = self.suppressed, 0
+        return True, skipped
+
+
+def _decompress(body: bytes, encoding: bytes, limit: int) -> bytes:
+    """A gzip/deflate request body (tritonclient's request compression), at most ``limit`` bytes."""
+    enc = encoding.decode("latin-1").strip().lower()
+    if enc in ("", "identity"):
+        return body
+    if enc not in ("gzip", "deflate"):
+        raise UnsupportedMediaType(f"unsupported Content-Encoding {enc!r}; send gzip, deflate or identity")
+    d = zlib.decompressobj(47)  # 32 + 15: zlib or gzip header, detected
+    try:
+        out = d.decompress(body, limit + 1)
+    except zlib.error as err:
+        raise InvalidInput(f"the body is not valid {enc} data: {err}") from None
+    if len(out) > limit:
+        raise PayloadTooLarge(f"the decompressed body exceeds {limit} bytes (max_body_bytes)")
+    return out
 
 
 class InstanceApp:
@@ -150,6 +198,7 @@ class InstanceApp:
         self._id_header = (b"x-instance-id", (config.instance_id or str(os.getpid())).encode())
         self._timeout = config.request_timeout_ms / 1000.0
         self._load_task: asyncio.Task[None] | None = None
+        self._error_lines = LineBudget()
 
     # --- logging -------------------------------------------------------------------------
     def log(self, msg: str) -> None:
@@ -216,12 +265,12 @@ class InstanceApp:
         method: str = scope["method"]
         if path in ("/score", "/invocations", "/v2/infer"):
             if method != "POST":
-                await self._send(send, 405, dumps({"error_code": "MethodNotAllowed", "message": f"{path} takes POST"}))
+                await self._not_allowed(send, path, "POST")
                 return
             await self._score(scope, receive, send, v2=path == "/v2/infer")
             return
         if method not in ("GET", "HEAD"):
-            await self._send(send, 405, dumps({"error_code": "MethodNotAllowed", "message": f"{path} takes GET"}))
+            await self._not_allowed(send, path, "GET, HEAD")
             return
         if path == "/health/live":
             ok = self.batcher is None or self.batcher.healthy
@@ -247,6 +296,7 @@ class InstanceApp:
         if rid is not None:
             extra.append((b"x-request-id", rid))
         scorer, batcher = self.scorer, self.batcher
+        path = scope["path"]
         if scorer is None or batcher is None:
             await self._error(send, Unavailable("the model is still loading" if self.load_error is None else "the model failed to load"), scope["path"], extra)
             return
@@ -259,30 +309,68 @@ class InstanceApp:
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
             body = await self._read_body(headers, receive)
-            ctype = headers.get(b"content-type")
-            content_type = ctype.decode("latin-1") if ctype is not None else None
-            parse: Callable[[], ParsedInput] = (lambda: scorer.parse_v2(body)) if v2 else (lambda: scorer.parse(body, content_type))
-            if len(body) > _OFFLOAD_BYTES:
-                inp = await asyncio.get_running_loop().run_in_executor(None, parse)
+            if v2:
+                parse = self._v2_parser(scorer, body, headers)
             else:
-                inp = parse()
+                ctype = headers.get(b"content-type")
+                content_type = ctype.decode("latin-1") if ctype is not None else None
+                parse = lambda: scorer.parse(body, content_type)  # noqa: E731
+            try:
+                if len(body) > _OFFLOAD_BYTES:
+                    inp = await asyncio.get_running_loop().run_in_executor(None, parse)
+                else:
+                    inp = parse()
+            except ToolkitError:
+                raise
+            except Exception as err:  # noqa: BLE001 - whatever the body did to the parser, it is the body's fault
+                raise self._unreadable(err) from None
             result = await batcher.submit(inp, self._timeout)
-            fmt: Callable[[], bytes] = (lambda: scorer.v2_body(result.preds, inp.request_id)) if v2 else (lambda: scorer.body(result.preds))
-            if inp.rows > _OFFLOAD_ROWS:
-                out = await asyncio.get_running_loop().run_in_executor(None, fmt)
+            if v2:
+                fmt: Callable[[], tuple[bytes, int | None]] = lambda: scorer.v2_body(result.preds, inp.request_id, inp.v2)  # noqa: E731
             else:
-                out = fmt()
+                fmt = lambda: (scorer.body(result.preds), None)  # noqa: E731
+            if inp.rows > _OFFLOAD_ROWS:
+                out, json_len = await asyncio.get_running_loop().run_in_executor(None, fmt)
+            else:
+                out, json_len = fmt()
             extra.append((b"x-batch-size", str(result.batch_requests).encode()))
             extra.append((b"x-batch-rows", str(result.batch_rows).encode()))
-            await self._send(send, 200, out, extra)
+            if json_len is None:
+                await self._send(send, 200, out, extra)
+            else:  # binary outputs follow the JSON header
+                extra.append((b"inference-header-content-length", str(json_len).encode()))
+                await self._send(send, 200, out, extra, _OCTETS)
         except _Disconnected:
             self._count("499")
         except ToolkitError as err:
-            await self._error(send, err, scope["path"], extra)
+            await self._error(send, err, path, extra)
         except Exception as err:  # a bug of ours: answer, log, stay up
-            await self._error(send, HostError(f"the instance failed: {type(err).__name__}: {err}"), scope["path"], extra)
+            await self._error(send, HostError(f"the instance failed: {type(err).__name__}: {err}"), path, extra)
         finally:
             self.in_flight -= 1
+
+    def _v2_parser(self, scorer: Scorer, body: bytes, headers: dict[bytes, bytes]) -> Callable[[], ParsedInput]:
+        encoding = headers.get(b"content-encoding")
+        if encoding is not None:
+            body = _decompress(body, encoding, self.config.max_body_bytes)
+        json_len = header_length(headers.get(b"inference-header-content-length"), len(body))
+        return lambda: scorer.parse_v2(body, json_len)
+
+    def _unreadable(self, err: Exception) -> InvalidInput:
+        """A body that broke the parser in a way we did not foresee: the caller's 400, our log line."""
+        if isinstance(err, RecursionError):
+            return InvalidInput("the request body nests lists or objects too deeply to read")
+        allowed, _ = self._error_lines.take()
+        if allowed:
+            self.log(f"unforeseen parse failure ({type(err).__name__}); answering 400:\n"
+                     + "".join(traceback.format_exception(err)[-6:]).rstrip())
+        return InvalidInput(f"the request body could not be read: {type(err).__name__}: {str(err)[:300]}")
+
+    async def _not_allowed(self, send: Send, path: str, allow: str) -> None:
+        body = {"error_code": "MethodNotAllowed", "message": f"{path} takes {allow}"}
+        if path.startswith("/v2/"):
+            body = {"error": body["message"], **body}
+        await self._send(send, 405, dumps(body), [(b"allow", allow.encode())])
 
     async def _read_body(self, headers: dict[bytes, bytes], receive: Receive) -> bytes:
         limit = self.config.max_body_bytes
@@ -313,9 +401,10 @@ class InstanceApp:
     def _count(self, status: str) -> None:
         self.responses[status] = self.responses.get(status, 0) + 1
 
-    async def _send(self, send: Send, status: int, body: bytes, extra: list[tuple[bytes, bytes]] | None = None) -> None:
+    async def _send(self, send: Send, status: int, body: bytes, extra: list[tuple[bytes, bytes]] | None = None,
+                    content_type: bytes = _JSON) -> None:
         self._count(str(status))
-        headers = [_JSON, (b"content-length", str(len(body)).encode())]
+        headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
         if extra:
             headers.extend(extra)
         await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -328,10 +417,15 @@ class InstanceApp:
         if isinstance(err, TooManyRequests):
             extra.append((b"retry-after", str(max(1, round(err.retry_after))).encode()))
         # Client errors may quote input values, so only their code and column go to the log.
-        where = f" column={err.details['column']!r}" if isinstance(err.details.get("column"), str) else ""
-        detail = f": {err.message.splitlines()[0][:300]}" if status >= 424 or status in (408, 413, 415) else ""
-        self.log(f"error {status} {err.error_code} on {path}{where}{detail}")
-        await self._send(send, status, dumps(err.to_body()), extra)
+        allowed, skipped = self._error_lines.take()
+        if allowed:
+            if skipped:
+                self.log(f"({skipped} more request error lines were not logged; at most "
+                         f"{self._error_lines.limit} per {self._error_lines.window:.0f} s)")
+            where = f" column={err.details['column']!r}" if isinstance(err.details.get("column"), str) else ""
+            detail = f": {err.message.splitlines()[0][:300]}" if status >= 424 or status in (408, 413, 415) else ""
+            self.log(f"error {status} {err.error_code} on {path}{where}{detail}")
+        await self._send(send, status, dumps(v2_error_body(err) if path in _V2_PATHS else err.to_body()), extra)
 
     def stats(self) -> dict[str, Any]:
         s: dict[str, Any] = {

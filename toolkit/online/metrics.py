@@ -132,5 +132,23 @@ class Metrics:
     def on_retry(self, endpoint: str, deployment: str) -> None:
         self.retries.labels(endpoint, deployment).inc()
 
+    def forget(self, endpoint: str, deployment: str | None = None) -> None:
+        """Drop every series of a deleted endpoint (or of one deleted deployment of it)."""
+
+        def gone(labels: tuple[str, ...]) -> bool:
+            return labels[0] == endpoint and (deployment is None or labels[1] == deployment)
+
+        for metric in (self.requests, self.latency, self.in_flight, self.throttled, self.batch_size,
+                       self.mirrored, self.retries):
+            # prometheus_client has no public listing of a metric's children; _metrics is it.
+            for labels in [k for k in list(getattr(metric, "_metrics", {})) if gone(k)]:
+                try:
+                    metric.remove(*labels)
+                except KeyError:
+                    pass
+        for cache in (self._req, self._lat, self._inf, self._bat):
+            for key in [k for k in cache if gone(k)]:
+                del cache[key]
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -27,13 +27,15 @@ ERROR_RESPONSES: dict[int, str] = {
     503: "No ready instance.",
 }
 
+# What the server accepts per column type (toolkit.online.protocol): integers in range and never
+# null (an integer column cannot hold a missing value); null in the other types (NaN for numbers).
 _TYPES: dict[str, dict[str, Any]] = {
-    "long": {"type": "integer", "format": "int64"},
-    "integer": {"type": "integer", "format": "int32"},
-    "double": {"type": "number", "format": "double"},
-    "float": {"type": "number", "format": "float"},
-    "boolean": {"type": "boolean"},
-    "string": {"type": "string"},
+    "long": {"type": "integer", "format": "int64", "minimum": -2 ** 63, "maximum": 2 ** 63 - 1},
+    "integer": {"type": "integer", "format": "int32", "minimum": -2 ** 31, "maximum": 2 ** 31 - 1},
+    "double": {"type": "number", "format": "double", "nullable": True},
+    "float": {"type": "number", "format": "float", "nullable": True},
+    "boolean": {"type": "boolean", "nullable": True},
+    "string": {"type": "string", "nullable": True},
     "binary": {"type": "string", "format": "byte", "description": "base64"},
     "datetime": {"type": "string", "format": "date-time"},
 }
@@ -60,7 +62,7 @@ def _column_schema(spec: Any) -> dict[str, Any]:
         out = dict(_TYPES[name])
     else:
         out = {"description": f"MLflow type {t}"}
-    if not getattr(spec, "required", True):
+    if not getattr(spec, "required", True) and out.get("type") != "integer":
         out["nullable"] = True
     return out
 
@@ -128,13 +130,14 @@ def build_document(
         names = inputs.input_names()
         props = {s.name: _column_schema(s) for s in inputs.inputs}
         required = [s.name for s in inputs.inputs if getattr(s, "required", True)]
-        value_types = {json.dumps(p, sort_keys=True): {k: v for k, v in p.items() if k != "nullable"} for p in props.values()}
+        value_types = {json.dumps(p, sort_keys=True): p for p in props.values()}
         cell: dict[str, Any] = next(iter(value_types.values())) if len(value_types) == 1 else {"anyOf": list(value_types.values())}
         record = {"type": "object", "properties": props, "required": required,
                   "description": "One row: column name -> value. Extra columns are ignored."}
         row = {"type": "array", "items": cell, "description": f"Values in the column order {names}",
                "minItems": len(names), "maxItems": len(names)}
-        columns = {"type": "object", "properties": {k: {"oneOf": [{"type": "array", "items": v}, v]} for k, v in props.items()},
+        columns = {"type": "object",
+                   "properties": {k: {"oneOf": [{"type": "array", "items": v, "minItems": 1}, v]} for k, v in props.items()},
                    "required": required, "description": "Column name -> list of values (or one value for one row)."}
     elif inputs is not None and inputs.is_tensor_spec():
         tensor = _tensor_schema(inputs.inputs[0]) if len(inputs.inputs) == 1 else {
@@ -144,16 +147,23 @@ def build_document(
         columns = tensor
     else:
         record, row, columns = {"type": "object"}, {"type": "array", "items": {}}, {"type": "object"}
+    # Every list of rows holds at least one row: the server refuses an empty request (400) rather
+    # than call the model with nothing.
+    rows_of = lambda item: {"type": "array", "items": item, "minItems": 1}  # noqa: E731
     split = {
-        "type": "object", "required": ["data"],
+        "type": "object", "required": ["data"], "additionalProperties": False,
         "properties": {
-            "columns": {"type": "array", "items": {"type": "string"}, **({"example": names} if names else {})},
-            "index": {"type": "array", "items": {}},
-            "data": {"type": "array", "items": row},
+            "columns": {"type": "array", "items": {"type": "string"}, "nullable": True,
+                        "description": "Column names (absent or null: the signature's column order).",
+                        **({"example": names} if names else {})},
+            "index": {"type": "array", "items": {}, "nullable": True, "description": "Optional row labels, one per row."},
+            "data": rows_of(row),
         },
         "description": "pandas 'split' orient.",
     }
-    params = {"type": "object", "additionalProperties": True, "description": "Inference parameters (the model's params schema)."}
+    params = {"type": "object", "additionalProperties": True, "nullable": True,
+              "description": "Inference parameters (the model's params schema)."}
+    record_ref = {"$ref": "#/components/schemas/Record"}
     components["schemas"] = {
         "Record": record,
         "DataframeSplit": split,
@@ -161,10 +171,10 @@ def build_document(
             "description": "Exactly one of dataframe_split, dataframe_records, instances, inputs (MLflow) or input_data (Azure ML).",
             "oneOf": [
                 {"type": "object", "required": ["dataframe_split"], "properties": {"dataframe_split": {"$ref": "#/components/schemas/DataframeSplit"}, "params": params}},
-                {"type": "object", "required": ["dataframe_records"], "properties": {"dataframe_records": {"type": "array", "items": {"$ref": "#/components/schemas/Record"}}, "params": params}},
-                {"type": "object", "required": ["instances"], "properties": {"instances": {"oneOf": [{"type": "array", "items": {"$ref": "#/components/schemas/Record"}}, {"type": "array", "items": row}, columns]}, "params": params}},
-                {"type": "object", "required": ["inputs"], "properties": {"inputs": {"oneOf": [columns, {"type": "array", "items": {"$ref": "#/components/schemas/Record"}}, {"type": "array", "items": row}]}, "params": params}},
-                {"type": "object", "required": ["input_data"], "properties": {"input_data": {"oneOf": [{"$ref": "#/components/schemas/DataframeSplit"}, {"type": "array", "items": {"$ref": "#/components/schemas/Record"}}, {"type": "array", "items": row}, columns]}, "params": params}},
+                {"type": "object", "required": ["dataframe_records"], "properties": {"dataframe_records": rows_of(record_ref), "params": params}},
+                {"type": "object", "required": ["instances"], "properties": {"instances": {"oneOf": [rows_of(record_ref), rows_of(row), columns]}, "params": params}},
+                {"type": "object", "required": ["inputs"], "properties": {"inputs": {"oneOf": [columns, rows_of(record_ref), rows_of(row)]}, "params": params}},
+                {"type": "object", "required": ["input_data"], "properties": {"input_data": {"oneOf": [{"$ref": "#/components/schemas/DataframeSplit"}, rows_of(record_ref), rows_of(row), columns]}, "params": params}},
             ],
         },
         "Predictions": {

@@ -14,8 +14,7 @@ Accepted bodies (``POST /score``), as ``mlflow models serve`` accepts them, plus
 A missing ``Content-Type`` is read as JSON (what ``curl -d`` users mean); any other type is
 :class:`UnsupportedMediaType`.  Only UTF-8 is accepted, as in MLflow.
 
-The Open Inference (V2) request/response lives here too (:func:`parse_v2_request`,
-:func:`v2_response`, :func:`v2_metadata`).
+The Open Inference (V2) request/response lives in :mod:`.v2`, on top of this module.
 
 Schema enforcement.  For the common case, a signature of named scalar columns (long, integer,
 double, float, boolean, string), JSON bodies are turned straight into one typed numpy array per
@@ -64,9 +63,8 @@ __all__ = [
     "jsonable",
     "dumps",
     "predictions_body",
-    "parse_v2_request",
-    "v2_response",
-    "v2_metadata",
+    "frame_input",
+    "row_count",
 ]
 
 FORMAT_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
@@ -100,6 +98,7 @@ class ParsedInput:
     raw: bool = False
     fmt: str = ""
     request_id: str | None = None  # V2 only
+    v2: Any = None                 # V2 only: the outputs asked for (:class:`.v2.OutputRequest`)
     _frame: pd.DataFrame | None = field(default=None, repr=False)
 
     @property
@@ -143,7 +142,8 @@ def _json_kind(v: Any) -> str:
         s = v if len(v) <= 40 else v[:40] + "..."
         return f"string {json.dumps(s)}"
     if isinstance(v, (int, float)):
-        return f"number {v!r}"
+        text = repr(v)
+        return f"number {text}" if len(text) <= 40 else f"a number of {len(text)} digits"
     if isinstance(v, list):
         return "a list"
     if isinstance(v, dict):
@@ -180,6 +180,8 @@ class _Column:
             elif self.kind == "float":
                 if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
                     return self._bad(i, v)
+                if isinstance(v, int) and abs(v) >= 2 ** 1024:
+                    return self._bad(i, v, f"out of range for {self.dtype}")
             elif self.kind == "bool":
                 if v is not None and not isinstance(v, bool):
                     return self._bad(i, v)
@@ -226,7 +228,10 @@ class _Column:
             if k == "O":  # None (null -> NaN, as in MLflow) mixed with numbers; anything else is not fine
                 if any(v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))) for v in values):
                     raise self._scan(values)
-                return np.array([math.nan if v is None else v for v in values], dtype=self.dtype)
+                try:
+                    return np.array([math.nan if v is None else v for v in values], dtype=self.dtype)
+                except OverflowError:  # an integer beyond any float
+                    raise self._scan(values) from None
             raise self._scan(values)
         # bool
         if k == "b":
@@ -430,6 +435,15 @@ def decode_json(body: bytes | str) -> Any:
         ) from None
     except UnicodeDecodeError as err:
         raise InvalidInput(f"the request body is not valid UTF-8: {err.reason} at byte {err.start}") from None
+    except RecursionError:
+        raise InvalidInput(
+            "the request body nests lists or objects too deeply to read; a scoring request needs at most a few levels"
+        ) from None
+    except ValueError as err:  # Python refuses integers of more than 4300 digits (int_max_str_digits)
+        digits = str(err).partition("value has ")[2].partition(" digits")[0]
+        raise InvalidInput(
+            f"the request body holds an integer of {digits or 'too many'} digits; no model column can hold it"
+        ) from None
 
 
 _ACCEPTED = (
@@ -495,6 +509,8 @@ def _parse_json(doc: Any, schema: TabularSchema, allow_raw: bool) -> ParsedInput
 
 def _fast_columns(fmt: str, value: Any, schema: TabularSchema) -> tuple[dict[str, np.ndarray], int, list[Any] | None]:
     index = None
+    if isinstance(value, list) and not value:
+        raise InvalidInput(f"{fmt} holds no rows; send at least one row to score", details={"field": fmt})
     if fmt == "dataframe_split" or (fmt == AZURE_KEY and isinstance(value, dict) and "data" in value):
         if not isinstance(value, dict):
             raise InvalidInput(f"{fmt} must be an object with 'columns' and 'data' (pandas split orient), got {_json_kind(value)}",
@@ -551,13 +567,15 @@ def _mlflow_parse(fmt: str, value: Any, schema: TabularSchema, params: dict[str,
     except Exception as err:
         raise InvalidInput(_mlflow_message(err), details={"field": fmt}) from None
     enforced = False
+    if isinstance(data, pd.DataFrame) and len(data) == 0:
+        raise InvalidInput(f"{fmt} holds no rows; send at least one row to score", details={"field": fmt})
     if isinstance(data, pd.DataFrame) and mschema is not None and not mschema.is_tensor_spec():
         data = schema.enforce_frame(data)
         enforced = True
-    return ParsedInput(data=data, params=params, rows=_row_count(data), enforced=enforced, fmt=fmt)
+    return ParsedInput(data=data, params=params, rows=row_count(data), enforced=enforced, fmt=fmt)
 
 
-def _row_count(data: Any) -> int:
+def row_count(data: Any) -> int:
     if isinstance(data, (pd.DataFrame, pd.Series, np.ndarray, list)):
         return len(data)
     if isinstance(data, dict) and data:
@@ -566,7 +584,13 @@ def _row_count(data: Any) -> int:
     return 1
 
 
-def _frame_input(df: pd.DataFrame, schema: TabularSchema, fmt: str) -> ParsedInput:
+def frame_input(df: pd.DataFrame, schema: TabularSchema, fmt: str) -> ParsedInput:
+    if len(df) == 0:
+        # Without this the model gets an empty frame and (for most models) raises: a 424 for
+        # what is the caller's mistake.
+        what = {"csv": "the CSV body has a header row but no data rows",
+                "parquet": "the Parquet file has no rows"}.get(fmt, f"{fmt} holds no rows")
+        raise InvalidInput(f"{what}; send at least one row to score")
     enforced = schema.mlflow_schema is not None and not schema.mlflow_schema.is_tensor_spec()
     if enforced:
         df = schema.enforce_frame(df)
@@ -587,7 +611,7 @@ def _parse_csv(body: bytes, schema: TabularSchema) -> ParsedInput:
             df = pd.read_csv(StringIO(text), dtype=dict(zip(ms.input_names(), ms.pandas_types())))
         else:
             df = pd.read_csv(StringIO(text))
-        return _frame_input(df, schema, "csv")
+        return frame_input(df, schema, "csv")
     except InvalidInput:
         raise
     except Exception as err:
@@ -598,7 +622,7 @@ def _parse_csv(body: bytes, schema: TabularSchema) -> ParsedInput:
         df = pd.read_csv(StringIO(text), dtype=strings or None)
     except Exception as err:
         raise InvalidInput(f"the body is not valid CSV: {err}") from None
-    _frame_input(df, schema, "csv")  # raises naming the column
+    frame_input(df, schema, "csv")  # raises naming the column
     raise InvalidInput(f"the CSV body does not match the model signature: {first_error}")
 
 
@@ -607,7 +631,7 @@ def _parse_parquet(body: bytes, schema: TabularSchema) -> ParsedInput:
         df = pd.read_parquet(BytesIO(body))
     except Exception as err:
         raise InvalidInput(f"the body is not a valid Parquet file: {err}") from None
-    return _frame_input(df, schema, "parquet")
+    return frame_input(df, schema, "parquet")
 
 
 # --- predictions out ---------------------------------------------------------------------------
@@ -665,155 +689,3 @@ def split_predictions(preds: Any, row_counts: Sequence[int]) -> list[Any]:
         out.append(take(start, start + n))
         start += n
     return out
-
-
-# --- Open Inference Protocol (V2) ------------------------------------------------------------
-
-_V2_DATATYPES = {
-    "b": "BOOL", "i1": "INT8", "i2": "INT16", "i4": "INT32", "i8": "INT64",
-    "u1": "UINT8", "u2": "UINT16", "u4": "UINT32", "u8": "UINT64",
-    "f2": "FP16", "f4": "FP32", "f8": "FP64",
-}
-_V2_NUMPY = {
-    "BOOL": np.bool_, "INT8": np.int8, "INT16": np.int16, "INT32": np.int32, "INT64": np.int64,
-    "UINT8": np.uint8, "UINT16": np.uint16, "UINT32": np.uint32, "UINT64": np.uint64,
-    "FP16": np.float16, "FP32": np.float32, "FP64": np.float64, "BYTES": object,
-}
-_MLFLOW_TO_V2 = {
-    "long": "INT64", "integer": "INT32", "double": "FP64", "float": "FP32", "boolean": "BOOL",
-    "string": "BYTES", "binary": "BYTES", "datetime": "BYTES",
-}
-
-
-def _v2_datatype(dtype: np.dtype[Any]) -> str:
-    if dtype.kind == "b":
-        return "BOOL"
-    return _V2_DATATYPES.get(f"{dtype.kind}{dtype.itemsize}", "BYTES")
-
-
-def _flatten(data: Any) -> list[Any]:
-    if isinstance(data, list) and data and isinstance(data[0], list):
-        out: list[Any] = []
-        for d in data:
-            out.extend(_flatten(d) if isinstance(d, list) else [d])
-        return out
-    return data if isinstance(data, list) else [data]
-
-
-def parse_v2_request(body: bytes, schema: TabularSchema) -> ParsedInput:
-    """An Open Inference Protocol request: ``{"id"?, "inputs": [{name, shape, datatype, data}], "parameters"?}``.
-
-    Tabular signatures take one input per column (shape ``[n]`` or ``[n, 1]``), or a single
-    input of shape ``[n, k]`` holding whole rows in signature column order.
-    """
-    doc = decode_json(body)
-    if not isinstance(doc, dict) or not isinstance(doc.get("inputs"), list) or not doc["inputs"]:
-        raise InvalidInput("a V2 inference request must be an object with a non-empty 'inputs' list", details={"field": "inputs"})
-    params = doc.get("parameters")
-    if params is not None and not isinstance(params, dict):
-        raise InvalidInput("'parameters' must be an object", details={"field": "parameters"})
-    request_id = doc.get("id")
-    tensors = []
-    for i, t in enumerate(doc["inputs"]):
-        if not isinstance(t, dict) or not {"name", "shape", "datatype", "data"} <= set(t):
-            raise InvalidInput(f"inputs[{i}] must have 'name', 'shape', 'datatype' and 'data'", details={"field": f"inputs[{i}]"})
-        shape = t["shape"]
-        if not isinstance(shape, list) or not all(isinstance(s, int) and s >= 0 for s in shape):
-            raise InvalidInput(f"inputs[{i}].shape must be a list of non-negative integers", details={"field": f"inputs[{i}].shape"})
-        if t["datatype"] not in _V2_NUMPY:
-            raise InvalidInput(f"inputs[{i}].datatype {t['datatype']!r} is not a V2 datatype ({', '.join(_V2_NUMPY)})",
-                               details={"field": f"inputs[{i}].datatype"})
-        flat = _flatten(t["data"])
-        if math.prod(shape) != len(flat):
-            raise InvalidInput(f"inputs[{i}] ({t['name']}) has {len(flat)} values but shape {shape} needs {math.prod(shape)}",
-                               details={"field": f"inputs[{i}].data"})
-        tensors.append((str(t["name"]), shape, t["datatype"], flat))
-    params = schema.enforce_params(params) if (params and schema.params_schema is not None) else (params or None)
-
-    if schema.fast:
-        names = {t[0] for t in tensors}
-        if len(tensors) == 1 and tensors[0][0] not in schema.by_name and len(tensors[0][1]) == 2:
-            name, shape, _, flat = tensors[0]
-            width = shape[1]
-            rows = [flat[r * width:(r + 1) * width] for r in range(shape[0])]
-            cols, n = schema.from_rows(rows, None)
-        else:
-            for name, shape, _, _ in tensors:
-                if name in schema.by_name and not (len(shape) == 1 or (len(shape) == 2 and shape[1] == 1)):
-                    raise InvalidInput(f"input {name!r} must have shape [n] or [n, 1], got {shape}", details={"column": name})
-            cols, n = schema.from_columns({t[0]: t[3] for t in tensors if t[0] in names})
-        return ParsedInput(columns=cols, rows=n, params=params, enforced=True, fmt="v2", request_id=request_id)
-
-    arrays = {}
-    for name, shape, datatype, flat in tensors:
-        try:
-            arrays[name] = np.array(flat, dtype=_V2_NUMPY[datatype]).reshape(shape)
-        except (ValueError, TypeError, OverflowError) as err:
-            raise InvalidInput(f"input {name!r} cannot be read as {datatype}: {err}", details={"field": name}) from None
-    ms = schema.mlflow_schema
-    if ms is not None and not ms.is_tensor_spec():
-        # Named columns: one column per (1-d) input, as a DataFrame MLflow then enforces.
-        try:
-            df = pd.DataFrame({k: (v.reshape(len(v)) if v.ndim == 2 and v.shape[1] == 1 else v) for k, v in arrays.items()})
-        except ValueError as err:
-            raise InvalidInput(f"V2 inputs cannot form a table: {err}") from None
-        p = _frame_input(df, schema, "v2")
-        p.params, p.request_id = params, request_id
-        return p
-    data: Any = next(iter(arrays.values())) if len(arrays) == 1 else arrays
-    return ParsedInput(data=data, params=params, rows=_row_count(data), fmt="v2", request_id=request_id)
-
-
-def v2_response(preds: Any, model_name: str, model_version: str | None = None, request_id: str | None = None) -> dict[str, Any]:
-    """Model output as V2 ``outputs`` (one output per DataFrame column, else one named ``predict``)."""
-    outputs = []
-    if isinstance(preds, pd.DataFrame):
-        parts = [(str(c), preds[c].to_numpy()) for c in preds.columns]
-    elif isinstance(preds, pd.Series):
-        parts = [(str(preds.name) if preds.name is not None else "predict", preds.to_numpy())]
-    elif isinstance(preds, dict):
-        parts = [(str(k), np.asarray(v)) for k, v in preds.items()]
-    else:
-        parts = [("predict", np.asarray(preds))]
-    for name, arr in parts:
-        if arr.dtype.kind in "OUS":
-            data = [str(x) if not isinstance(x, (str, int, float, bool)) and x is not None else x for x in arr.reshape(-1).tolist()]
-            datatype = "BYTES"
-        else:
-            data = arr.reshape(-1).tolist()
-            datatype = _v2_datatype(arr.dtype)
-        outputs.append({"name": name, "shape": list(arr.shape), "datatype": datatype, "data": data})
-    out: dict[str, Any] = {"model_name": model_name, "outputs": outputs}
-    if model_version is not None:
-        out["model_version"] = str(model_version)
-    if request_id is not None:
-        out["id"] = request_id
-    return out
-
-
-def _v2_tensor_meta(schema: Any, default_name: str) -> list[dict[str, Any]]:
-    if schema is None:
-        return []
-    out = []
-    for i, spec in enumerate(schema.inputs):
-        name = getattr(spec, "name", None) or (default_name if len(schema.inputs) == 1 else f"{default_name}_{i}")
-        if schema.is_tensor_spec():
-            dt = _v2_datatype(np.dtype(spec.type))
-            shape = [int(s) for s in spec.shape]
-        else:
-            t = spec.type
-            dt = _MLFLOW_TO_V2.get(getattr(t, "name", ""), "BYTES")
-            shape = [-1]
-        out.append({"name": name, "datatype": dt, "shape": shape})
-    return out
-
-
-def v2_metadata(name: str, version: str | None, signature: Any | None, flavor: str = "python_function") -> dict[str, Any]:
-    """V2 model metadata (``GET /v2/models/{name}``) from an MLflow signature."""
-    return {
-        "name": name,
-        "versions": [str(version)] if version is not None else [],
-        "platform": f"mlflow_{flavor}",
-        "inputs": _v2_tensor_meta(getattr(signature, "inputs", None), "input"),
-        "outputs": _v2_tensor_meta(getattr(signature, "outputs", None), "predict"),
-    }

@@ -44,12 +44,10 @@ from .protocol import (
     combine_inputs,
     dumps,
     parse_request,
-    parse_v2_request,
     predictions_body,
     split_predictions,
-    v2_metadata,
-    v2_response,
 )
+from .v2 import OutputRequest, parse_v2_request, v2_body, v2_metadata
 
 __all__ = ["Scorer", "MicroBatcher", "BatchStats", "BatchResult", "MODEL_DIR_VARS"]
 
@@ -150,8 +148,8 @@ class Scorer:
     def parse(self, body: bytes, content_type: str | None) -> ParsedInput:
         return parse_request(body, content_type, self.schema, allow_raw=self.is_script)
 
-    def parse_v2(self, body: bytes) -> ParsedInput:
-        return parse_v2_request(body, self.schema)
+    def parse_v2(self, body: bytes, header_len: int | None = None) -> ParsedInput:
+        return parse_v2_request(body, self.schema, header_len)
 
     def predict(self, inp: ParsedInput) -> Any:
         """Run the model (blocking); errors come out as InvalidInput or ModelError."""
@@ -173,10 +171,12 @@ class Scorer:
             return dumps(preds)
         return predictions_body(preds)
 
-    def v2_body(self, preds: Any, request_id: str | None = None) -> bytes:
+    def v2_body(self, preds: Any, request_id: str | None = None,
+                outputs: OutputRequest | None = None) -> tuple[bytes, int | None]:
+        """The V2 response body, and the JSON header's length when binary outputs follow it."""
         if self._run is not None and isinstance(preds, dict) and "outputs" in preds:
-            return dumps(preds)
-        return dumps(v2_response(preds, self.name, self.version, request_id))
+            return dumps(preds), None
+        return v2_body(preds, self.name, self.version, request_id, outputs)
 
     def v2_metadata(self) -> dict[str, Any]:
         return v2_metadata(self.name, self.version, self.signature, self.flavor)

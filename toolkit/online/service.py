@@ -154,6 +154,7 @@ class OnlineService:
                              return_exceptions=True)
         self._event("DeploymentStopped", f"stopped {len(dep.all_instances())} instance(s)", endpoint=endpoint,
                     deployment=name)
+        self.metrics.forget(endpoint, name)  # its /metrics series go with it
 
     async def endpoint_changed(self, endpoint: str) -> None:
         """Traffic, mirror or auth mode changed (or keys were regenerated): rebuild its table."""
@@ -180,6 +181,7 @@ class OnlineService:
         self._swagger.pop(endpoint, None)
         names = sorted({d for (e, d) in [*self.deployments, *self._deploying] if e == endpoint})
         await asyncio.gather(*(self.undeploy(endpoint, d) for d in names), return_exceptions=True)
+        self.metrics.forget(endpoint)
 
     def routes(self) -> list[BaseRoute]:
         return self.gateway.routes()
@@ -188,11 +190,11 @@ class OnlineService:
         target = self.gateway.scoring_target(path)
         if target is None:
             return None
-        endpoint, instance_path = target
+        endpoint, instance_path, version = target
         gateway = self.gateway
 
         async def app(scope: Any, receive: Any, send: Any) -> None:
-            await gateway.score_asgi(scope, receive, send, endpoint, instance_path)
+            await gateway.score_asgi(scope, receive, send, endpoint, instance_path, version)
 
         return app
 
