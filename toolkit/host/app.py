@@ -13,10 +13,12 @@ from fastapi.exceptions import RequestValidationError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
+from starlette.routing import Match
 
 from .. import __version__
 from ..errors import HostError, ToolkitError
-from .control import build_router
+from .control import build_router, describe_request_errors, tidy_openapi
+from .logs import ClientErrorLog
 from .services import HostContext, OnlineServiceProtocol
 
 __all__ = ["create_app", "create_host_app", "HostApp", "DataPlane", "DATA_PLANE_PREFIXES"]
@@ -30,6 +32,15 @@ def _error(err: ToolkitError) -> JSONResponse:
     if retry_after is not None:
         headers["Retry-After"] = str(max(1, round(retry_after)))
     return JSONResponse(err.to_body(), status_code=err.status_code, headers=headers)
+
+
+def _allowed_methods(app: Any, scope: Any) -> str:
+    methods: set[str] = set()
+    for route in app.router.routes:
+        match, _ = route.matches(scope)
+        if match != Match.NONE and getattr(route, "methods", None):
+            methods.update(route.methods)
+    return ", ".join(sorted(methods))
 
 
 def create_app(ctx: HostContext, admin_token: str, request_shutdown: Callable[[], None] = lambda: None) -> FastAPI:
@@ -72,17 +83,22 @@ def create_app(ctx: HostContext, admin_token: str, request_shutdown: Callable[[]
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, err: RequestValidationError) -> JSONResponse:
-        parts = []
-        for e in err.errors():
-            loc = ".".join(str(p) for p in e.get("loc", ()) if p != "body")
-            parts.append(f"{loc or '(body)'}: {e.get('msg', 'invalid')}")
-        return JSONResponse({"error_code": "InvalidSpec", "message": "; ".join(parts)}, status_code=400)
+        message, fields = describe_request_errors(list(err.errors()), request.headers.get("content-type"))
+        return JSONResponse({"error_code": "InvalidSpec", "message": message, "details": {"fields": fields}},
+                            status_code=400)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, err: StarletteHTTPException) -> JSONResponse:
         code = {404: "NotFound", 405: "MethodNotAllowed"}.get(err.status_code, "HTTPError")
         message = f"no route {request.method} {request.url.path}" if err.status_code in (404, 405) else str(err.detail)
-        return JSONResponse({"error_code": code, "message": message}, status_code=err.status_code)
+        headers = dict(getattr(err, "headers", None) or {})
+        if err.status_code == 405:
+            # `Allow` must list every method of the path (RFC 9110); Starlette names only those of
+            # the first route that matched the path, and FastAPI has one route per method.
+            headers["Allow"] = _allowed_methods(app, request.scope) or headers.get("Allow", "")
+            message = f"{request.method} is not allowed on {request.url.path}; allowed: {headers['Allow']}"
+        return JSONResponse({"error_code": code, "message": message}, status_code=err.status_code,
+                            headers=headers or None)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, err: Exception) -> JSONResponse:
@@ -94,6 +110,14 @@ def create_app(ctx: HostContext, admin_token: str, request_shutdown: Callable[[]
         return {"status": "ok", "version": __version__}
 
     app.include_router(build_router())
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = tidy_openapi(FastAPI.openapi(app))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    app.add_middleware(ClientErrorLog)
     return app
 
 

@@ -15,45 +15,135 @@ import time
 from pathlib import Path
 from typing import Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Query, Request
-from pydantic import BaseModel
+from fastapi import APIRouter, Body, Depends, Query, Request, Security
+from fastapi.security import HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field
 
 from .. import __version__
 from ..errors import Conflict, InvalidSpec, NotAvailableYet, NotFound, Unauthorized
 from ..online import auth
 from ..specs import (
-    MAX_DEPLOYMENTS_PER_ENDPOINT, BatchDeployment, BatchEndpoint, OnlineDeployment, OnlineEndpoint, parse_spec,
+    MAX_DEPLOYMENTS_PER_ENDPOINT, BatchDeployment, BatchEndpoint, OnlineDeployment, OnlineEndpoint, TrafficTable,
+    format_errors, parse_spec,
 )
 from ..store import Resource
 from .services import HostContext
 
-__all__ = ["build_router"]
+__all__ = ["build_router", "ErrorBody", "describe_request_errors", "tidy_openapi"]
 
 OE, OD, BE, BD = "online-endpoint", "online-deployment", "batch-endpoint", "batch-deployment"
 ACTIVE_JOB_STATES = ("NotStarted", "Queued", "Running", "Finalizing", "CancelRequested")
 
 
-class TrafficUpdate(BaseModel):
-    traffic: dict[str, int] | None = None
-    mirror_traffic: dict[str, int] | None = None
+class _Body(BaseModel):
+    # A misspelt field must be an error, not silently ignored (`trafic` would change nothing).
+    model_config = ConfigDict(extra="forbid")
 
 
-class KeyRegeneration(BaseModel):
+class TrafficUpdate(_Body):
+    traffic: TrafficTable | None = Field(None, description="Live traffic per deployment; sums to 0 or 100.")
+    mirror_traffic: TrafficTable | None = Field(
+        None, description="Shadow traffic: at most one deployment, at most 50, with 0 live traffic.")
+
+
+class KeyRegeneration(_Body):
     key_type: Literal["primary", "secondary"]
 
 
-class JobRequest(BaseModel):
-    input: str
-    deployment_name: str | None = None
-    output: str | None = None
-    overrides: dict[str, Any] = {}
+class JobRequest(_Body):
+    input: str = Field(description="A folder, file, glob or fsspec URL of the files to score.")
+    deployment_name: str | None = Field(None, description="Default: the endpoint's default deployment.")
+    output: str | None = Field(None, description="Folder of the job's output (default: under the job folder).")
+    overrides: dict[str, Any] = Field(
+        default_factory=dict, description="Per-job settings: mini_batch_size, instance_count, max_retries, timeout, "
+        "error_threshold, output_file_name.")
+
+
+class ErrorBody(BaseModel):
+    """What every control-plane error answers with (the SDK turns it back into the same exception)."""
+
+    error_code: str = Field(description="Stable machine-readable code, e.g. InvalidSpec, NotFound, Conflict.")
+    message: str = Field(description="What is wrong, naming the field, and what to do.")
+    details: dict[str, Any] | None = Field(None, description="Extra facts, e.g. the invalid fields.")
+
+
+_WHY = {
+    400: "Invalid path, query or body; the message names each field and its rule",
+    401: "Missing or wrong admin token (`Authorization: Bearer <token>`)",
+    404: "A named resource (endpoint, deployment, model, job) does not exist",
+    408: "The model could not be profiled in time",
+    409: "Conflicts with the current state (limits, traffic, active jobs); the message says what to do first",
+    424: "The model failed while being profiled",
+    501: "The service behind this call is not available in this build of the host",
+}
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for the error statuses a route really returns, with the JSON error body."""
+    return {code: {"model": ErrorBody, "description": _WHY[code]} for code in codes}
+
+
+def describe_request_errors(errors: list[Any], content_type: str | None = None) -> tuple[str, list[str]]:
+    """FastAPI's validation errors as one message in the spec loader's words, and the fields named.
+
+    ``body`` is dropped from locations, so a body error reads like a spec file error
+    (``traffic.blue: must be a whole number, not the boolean true``)."""
+    cleaned, fields = [], []
+    for e in errors:
+        e = dict(e)
+        loc = tuple(e.get("loc", ()))
+        if loc[:1] == ("body",):
+            loc = loc[1:]
+        kind = e.get("type")
+        whole_body = kind == "json_invalid" or (not loc and kind in ("missing", "model_attributes_type", "dict_type", "model_type"))
+        if kind == "json_invalid":
+            why = (e.get("ctx") or {}).get("error") or e.get("msg")
+            e["msg"], loc = f"the request body is not valid JSON ({why})", ()
+        elif not loc and kind == "missing":
+            e["msg"] = "the request body is missing; send a JSON object"
+        elif not loc and kind in ("model_attributes_type", "dict_type", "model_type"):
+            e["msg"] = "the request body must be a JSON object of fields"
+            if content_type and "json" not in content_type.lower():
+                # FastAPI reads a body as JSON only when it says so (or says nothing).
+                e["msg"] += f"; it was sent as {content_type.split(';')[0].strip()!r}: send Content-Type: application/json"
+        e["loc"] = loc
+        cleaned.append(e)
+        if whole_body:
+            fields.append("body")
+        else:  # a rule spanning fields names its field at the start of its message
+            fields.append(".".join(str(p) for p in loc) or str(e.get("msg", "")).removeprefix("Value error, ").split(":")[0])
+    return format_errors(cleaned), fields
+
+
+def tidy_openapi(schema: dict[str, Any]) -> dict[str, Any]:
+    """FastAPI documents a 422 for every route with parameters; the host answers validation errors
+    with 400 and the JSON error body instead.  So each 422 goes, and becomes a 400 where a query
+    parameter or a body can actually be invalid (path parameters are plain strings)."""
+    bad_request = {"description": _WHY[400], "content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/ErrorBody"}}}}
+    for ops in schema.get("paths", {}).values():
+        for op in ops.values():
+            if not isinstance(op, dict) or op.get("responses", {}).pop("422", None) is None:
+                continue
+            if "requestBody" in op or any(p.get("in") == "query" for p in op.get("parameters", [])):
+                op["responses"].setdefault("400", bad_request)
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        components.pop(name, None)
+    components.setdefault("ErrorBody", ErrorBody.model_json_schema())
+    return schema
 
 
 def _ctx(request: Request) -> HostContext:
     return request.app.state.ctx
 
 
-async def require_admin(request: Request) -> None:
+# Declared for the OpenAPI document (Swagger's Authorize button, fuzzers); require_admin checks.
+_admin_bearer = HTTPBearer(auto_error=False, scheme_name="adminToken",
+                           description="The workspace's admin token, from <home>/endpoints/admin-token.")
+
+
+async def require_admin(request: Request, _: Any = Security(_admin_bearer)) -> None:
     """Every control-plane call carries ``Authorization: Bearer <admin token>``."""
     expected: str = request.app.state.admin_token
     header = request.headers.get("authorization", "")
@@ -117,9 +207,11 @@ def _batch(ctx: HostContext) -> Any:
 def _check_traffic(ctx: HostContext, spec: OnlineEndpoint) -> None:
     names = {d.name for d in ctx.store.list(OD, spec.name)}
     for field, table in (("traffic", spec.traffic), ("mirror_traffic", spec.mirror_traffic)):
-        for dep, pct in table.items():
-            if dep not in names and pct:
-                raise InvalidSpec(f"{field}.{dep}: endpoint {spec.name!r} has no deployment named {dep!r}")
+        for dep in table:
+            # Even a 0 entry: a typo in a deployment's name must not be saved as if it meant something.
+            if dep not in names:
+                known = f"; its deployments: {', '.join(sorted(names))}" if names else "; it has no deployments yet"
+                raise InvalidSpec(f"{field}.{dep}: endpoint {spec.name!r} has no deployment named {dep!r}{known}")
     failed = [d.name for d in ctx.store.list(OD, spec.name) if d.provisioning_state == "Failed"]
     for dep in failed:
         if spec.traffic.get(dep, 0) > 0:
@@ -145,7 +237,7 @@ def _check_code(spec: OnlineDeployment | BatchDeployment) -> None:
 
 
 def build_router() -> APIRouter:
-    r = APIRouter(prefix="/api/v1", dependencies=[Depends(require_admin)])
+    r = APIRouter(prefix="/api/v1", dependencies=[Depends(require_admin)], responses=_errors(401))
 
     # --- host ---------------------------------------------------------------------------
     @r.get("/status", tags=["host"], summary="Host URL, pid, uptime and what it holds")
@@ -182,7 +274,8 @@ def build_router() -> APIRouter:
         evs = _ctx(request).store.events(endpoint=endpoint, deployment=deployment, job=job, since_id=since, limit=limit)
         return [e.to_dict() for e in evs]
 
-    @r.get("/stats", tags=["online"], summary="Per-deployment rps, latency percentiles, errors")
+    @r.get("/stats", tags=["online"], summary="Per-deployment rps, latency percentiles, errors",
+           responses=_errors(400, 501))
     async def stats(request: Request, endpoint: str | None = None) -> dict[str, Any]:
         return _online(_ctx(request)).stats(endpoint)
 
@@ -192,7 +285,7 @@ def build_router() -> APIRouter:
         reg = _ctx(request).registry
         return [m.to_dict() for m in await asyncio.to_thread(reg.list_models)]
 
-    @r.get("/models/{name}", tags=["models"])
+    @r.get("/models/{name}", tags=["models"], responses=_errors(404))
     async def get_model(request: Request, name: str) -> dict[str, Any]:
         reg = _ctx(request).registry
         return (await asyncio.to_thread(reg.get_model, name)).to_dict()
@@ -203,15 +296,15 @@ def build_router() -> APIRouter:
         ctx = _ctx(request)
         return [_endpoint_view(ctx, e) for e in ctx.store.list(OE)]
 
-    @r.get("/online-endpoints/{name}", tags=["online"])
+    @r.get("/online-endpoints/{name}", tags=["online"], responses=_errors(404))
     async def get_online_endpoint(request: Request, name: str) -> dict[str, Any]:
         ctx = _ctx(request)
         return _endpoint_view(ctx, ctx.store.get(OE, name))
 
-    @r.put("/online-endpoints/{name}", tags=["online"], summary="Create or update an online endpoint")
-    async def put_online_endpoint(request: Request, name: str, body: dict[str, Any] = Body(...)) -> dict[str, Any]:
+    @r.put("/online-endpoints/{name}", tags=["online"], summary="Create or update an online endpoint",
+           responses=_errors(400))
+    async def put_online_endpoint(request: Request, name: str, spec: OnlineEndpoint) -> dict[str, Any]:
         ctx = _ctx(request)
-        spec = parse_spec(OnlineEndpoint, body)
         _same_name(name, spec.name)
         existing = ctx.store.find(OE, name)
         if existing is not None:
@@ -233,7 +326,8 @@ def build_router() -> APIRouter:
             await ctx.online.endpoint_changed(name)
         return _endpoint_view(ctx, res)
 
-    @r.post("/online-endpoints/{name}/traffic", tags=["online"], summary="Set traffic and/or mirror traffic")
+    @r.post("/online-endpoints/{name}/traffic", tags=["online"], summary="Set traffic and/or mirror traffic",
+            responses=_errors(400, 404))
     async def set_traffic(request: Request, name: str, update: TrafficUpdate) -> dict[str, Any]:
         ctx = _ctx(request)
         current = ctx.store.get(OE, name).spec
@@ -252,7 +346,8 @@ def build_router() -> APIRouter:
             await ctx.online.endpoint_changed(name)
         return _endpoint_view(ctx, res)
 
-    @r.delete("/online-endpoints/{name}", tags=["online"], summary="Delete an endpoint and all its deployments")
+    @r.delete("/online-endpoints/{name}", tags=["online"], summary="Delete an endpoint and all its deployments",
+              responses=_errors(404))
     async def delete_online_endpoint(request: Request, name: str) -> dict[str, Any]:
         ctx = _ctx(request)
         ctx.store.get(OE, name)
@@ -267,7 +362,8 @@ def build_router() -> APIRouter:
         ctx.event("EndpointDeleted", "endpoint and its deployments deleted", endpoint=name)
         return {"name": name, "deleted": True}
 
-    @r.post("/online-endpoints/{name}/credentials", tags=["online"], summary="Keys, or a fresh token")
+    @r.post("/online-endpoints/{name}/credentials", tags=["online"], summary="Keys, or a fresh token",
+            responses=_errors(404))
     async def get_credentials(request: Request, name: str) -> dict[str, Any]:
         ctx = _ctx(request)
         spec = ctx.store.get(OE, name).spec
@@ -279,7 +375,7 @@ def build_router() -> APIRouter:
         return {"auth_mode": spec["auth_mode"], "primaryKey": secrets_row["primary_key"],
                 "secondaryKey": secrets_row["secondary_key"]}
 
-    @r.post("/online-endpoints/{name}/regenerate-keys", tags=["online"])
+    @r.post("/online-endpoints/{name}/regenerate-keys", tags=["online"], responses=_errors(400, 404))
     async def regenerate_keys(request: Request, name: str, body: KeyRegeneration) -> dict[str, Any]:
         ctx = _ctx(request)
         ctx.store.get(OE, name)
@@ -293,24 +389,22 @@ def build_router() -> APIRouter:
         return {"name": name, "regenerated": body.key_type}
 
     # --- online deployments -------------------------------------------------------------
-    @r.get("/online-endpoints/{endpoint}/deployments", tags=["online"])
+    @r.get("/online-endpoints/{endpoint}/deployments", tags=["online"], responses=_errors(404))
     async def list_online_deployments(request: Request, endpoint: str) -> list[dict[str, Any]]:
         ctx = _ctx(request)
         ctx.store.get(OE, endpoint)
         return [_deployment_view(ctx, d, events=0) for d in ctx.store.list(OD, endpoint)]
 
-    @r.get("/online-endpoints/{endpoint}/deployments/{name}", tags=["online"])
+    @r.get("/online-endpoints/{endpoint}/deployments/{name}", tags=["online"], responses=_errors(404))
     async def get_online_deployment(request: Request, endpoint: str, name: str) -> dict[str, Any]:
         ctx = _ctx(request)
         return _deployment_view(ctx, ctx.store.get(OD, endpoint, name))
 
     @r.put("/online-endpoints/{endpoint}/deployments/{name}", tags=["online"],
-           summary="Create or update a deployment (returns at once; poll provisioning_state)")
-    async def put_online_deployment(
-        request: Request, endpoint: str, name: str, body: dict[str, Any] = Body(...),
-    ) -> dict[str, Any]:
+           summary="Create or update a deployment (returns at once; poll provisioning_state)",
+           responses=_errors(400, 404, 409, 501))
+    async def put_online_deployment(request: Request, endpoint: str, name: str, spec: OnlineDeployment) -> dict[str, Any]:
         ctx = _ctx(request)
-        spec = parse_spec(OnlineDeployment, body)
         _same_name(name, spec.name)
         _same_name(endpoint, spec.endpoint_name, "endpoint_name")
         ctx.store.get(OE, endpoint)
@@ -329,7 +423,7 @@ def build_router() -> APIRouter:
         await _online(ctx).deploy(endpoint, name)
         return _deployment_view(ctx, ctx.store.get(OD, endpoint, name))
 
-    @r.delete("/online-endpoints/{endpoint}/deployments/{name}", tags=["online"])
+    @r.delete("/online-endpoints/{endpoint}/deployments/{name}", tags=["online"], responses=_errors(404, 409))
     async def delete_online_deployment(request: Request, endpoint: str, name: str) -> dict[str, Any]:
         ctx = _ctx(request)
         ep = ctx.store.get(OE, endpoint).spec
@@ -354,7 +448,7 @@ def build_router() -> APIRouter:
             await ctx.online.endpoint_changed(endpoint)
         return {"endpoint": endpoint, "name": name, "deleted": True}
 
-    @r.get("/online-endpoints/{endpoint}/deployments/{name}/logs", tags=["online"])
+    @r.get("/online-endpoints/{endpoint}/deployments/{name}/logs", tags=["online"], responses=_errors(400, 404, 501))
     async def deployment_logs(request: Request, endpoint: str, name: str, lines: int = Query(100, ge=1, le=100_000)) -> dict[str, Any]:
         ctx = _ctx(request)
         ctx.store.get(OD, endpoint, name)
@@ -366,15 +460,15 @@ def build_router() -> APIRouter:
         ctx = _ctx(request)
         return [_batch_endpoint_view(ctx, e) for e in ctx.store.list(BE)]
 
-    @r.get("/batch-endpoints/{name}", tags=["batch"])
+    @r.get("/batch-endpoints/{name}", tags=["batch"], responses=_errors(404))
     async def get_batch_endpoint(request: Request, name: str) -> dict[str, Any]:
         ctx = _ctx(request)
         return _batch_endpoint_view(ctx, ctx.store.get(BE, name))
 
-    @r.put("/batch-endpoints/{name}", tags=["batch"])
-    async def put_batch_endpoint(request: Request, name: str, body: dict[str, Any] = Body(...)) -> dict[str, Any]:
+    @r.put("/batch-endpoints/{name}", tags=["batch"], summary="Create or update a batch endpoint",
+           responses=_errors(400))
+    async def put_batch_endpoint(request: Request, name: str, spec: BatchEndpoint) -> dict[str, Any]:
         ctx = _ctx(request)
-        spec = parse_spec(BatchEndpoint, body)
         _same_name(name, spec.name)
         existing = ctx.store.find(BE, name)
         if existing is not None and "defaults" not in spec.model_fields_set:
@@ -386,7 +480,7 @@ def build_router() -> APIRouter:
         ctx.event("EndpointUpdated" if existing else "EndpointCreated", "batch endpoint saved", endpoint=name)
         return _batch_endpoint_view(ctx, res)
 
-    @r.delete("/batch-endpoints/{name}", tags=["batch"])
+    @r.delete("/batch-endpoints/{name}", tags=["batch"], responses=_errors(404, 409))
     async def delete_batch_endpoint(request: Request, name: str) -> dict[str, Any]:
         ctx = _ctx(request)
         ctx.store.get(BE, name)
@@ -399,7 +493,8 @@ def build_router() -> APIRouter:
         ctx.event("EndpointDeleted", "batch endpoint and its deployments deleted", endpoint=name)
         return {"name": name, "deleted": True}
 
-    @r.post("/batch-endpoints/{name}/jobs", tags=["batch"], summary="Invoke: create a job")
+    @r.post("/batch-endpoints/{name}/jobs", tags=["batch"], summary="Invoke: create a job",
+            responses=_errors(400, 404, 501))
     async def invoke_batch(request: Request, name: str, body: JobRequest) -> dict[str, Any]:
         ctx = _ctx(request)
         ep = ctx.store.get(BE, name).spec
@@ -414,23 +509,23 @@ def build_router() -> APIRouter:
         return await _batch(ctx).submit(name, dep, body.input, overrides)
 
     # --- batch deployments --------------------------------------------------------------
-    @r.get("/batch-endpoints/{endpoint}/deployments", tags=["batch"])
+    @r.get("/batch-endpoints/{endpoint}/deployments", tags=["batch"], responses=_errors(404))
     async def list_batch_deployments(request: Request, endpoint: str) -> list[dict[str, Any]]:
         ctx = _ctx(request)
         ctx.store.get(BE, endpoint)
         return [d.to_dict() for d in ctx.store.list(BD, endpoint)]
 
-    @r.get("/batch-endpoints/{endpoint}/deployments/{name}", tags=["batch"])
+    @r.get("/batch-endpoints/{endpoint}/deployments/{name}", tags=["batch"], responses=_errors(404))
     async def get_batch_deployment(request: Request, endpoint: str, name: str) -> dict[str, Any]:
         ctx = _ctx(request)
         return ctx.store.get(BD, endpoint, name).to_dict()
 
-    @r.put("/batch-endpoints/{endpoint}/deployments/{name}", tags=["batch"])
+    @r.put("/batch-endpoints/{endpoint}/deployments/{name}", tags=["batch"],
+           summary="Create or update a batch deployment", responses=_errors(400, 404))
     async def put_batch_deployment(
-        request: Request, endpoint: str, name: str, body: dict[str, Any] = Body(...), set_default: bool = False,
+        request: Request, endpoint: str, name: str, spec: BatchDeployment, set_default: bool = False,
     ) -> dict[str, Any]:
         ctx = _ctx(request)
-        spec = parse_spec(BatchDeployment, body)
         _same_name(name, spec.name)
         _same_name(endpoint, spec.endpoint_name, "endpoint_name")
         ep = ctx.store.get(BE, endpoint)
@@ -449,7 +544,7 @@ def build_router() -> APIRouter:
             ctx.event("DefaultDeploymentSet", f"default deployment is now {name!r}", endpoint=endpoint)
         return res.to_dict()
 
-    @r.delete("/batch-endpoints/{endpoint}/deployments/{name}", tags=["batch"])
+    @r.delete("/batch-endpoints/{endpoint}/deployments/{name}", tags=["batch"], responses=_errors(404, 409))
     async def delete_batch_deployment(request: Request, endpoint: str, name: str) -> dict[str, Any]:
         ctx = _ctx(request)
         ep = ctx.store.get(BE, endpoint).spec
@@ -476,20 +571,24 @@ def build_router() -> APIRouter:
             return [j for j in jobs if state is None or j["state"] == state]
         return ctx.store.list_jobs(endpoint=endpoint, states=(state,) if state else None)
 
-    @r.get("/jobs/{job_id}", tags=["batch"])
+    @r.get("/jobs/{job_id}", tags=["batch"], responses=_errors(404))
     async def get_job(request: Request, job_id: str) -> dict[str, Any]:
         ctx = _ctx(request)
         return ctx.batch.job(job_id) if ctx.batch is not None else ctx.store.get_job(job_id)
 
-    @r.post("/jobs/{job_id}/cancel", tags=["batch"])
+    @r.post("/jobs/{job_id}/cancel", tags=["batch"], responses=_errors(404, 501))
     async def cancel_job(request: Request, job_id: str) -> dict[str, Any]:
         ctx = _ctx(request)
         ctx.store.get_job(job_id)
         return await _batch(ctx).cancel(job_id)
 
     # --- advisor --------------------------------------------------------------------------
-    @r.post("/advise", tags=["advisor"], summary="Recommend online or batch for a workload")
-    async def advise(request: Request, body: dict[str, Any] = Body(...)) -> dict[str, Any]:
+    @r.post("/advise", tags=["advisor"], summary="Recommend online or batch for a workload",
+            responses=_errors(400, 404, 408, 424, 501))
+    async def advise(request: Request, body: dict[str, Any] = Body(
+        ..., description="A workload (docs/advisor.md): model, frequency, and latency_ms or deadline, rates or rows; "
+        "the advisor names any field it cannot read.",
+    )) -> dict[str, Any]:
         ctx = _ctx(request)
         try:
             from ..advisor import advise as run_advice
