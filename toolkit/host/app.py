@@ -4,6 +4,7 @@ Starlette routes) in one process, so an endpoint's URL is stable for as long as 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, Callable
@@ -13,7 +14,6 @@ from fastapi.exceptions import RequestValidationError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
-from starlette.routing import Match
 
 from .. import __version__
 from ..errors import HostError, ToolkitError
@@ -34,13 +34,12 @@ def _error(err: ToolkitError) -> JSONResponse:
     return JSONResponse(err.to_body(), status_code=err.status_code, headers=headers)
 
 
-def _allowed_methods(app: Any, scope: Any) -> str:
-    methods: set[str] = set()
-    for route in app.router.routes:
-        match, _ = route.matches(scope)
-        if match != Match.NONE and getattr(route, "methods", None):
-            methods.update(route.methods)
-    return ", ".join(sorted(methods))
+def _allowed_methods(app: FastAPI, path: str) -> str:
+    """The methods the OpenAPI document lists for ``path`` (so `Allow` and the schema agree)."""
+    for template, ops in app.openapi().get("paths", {}).items():
+        if re.fullmatch(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)), path):
+            return ", ".join(sorted(m.upper() for m in ops))
+    return ""
 
 
 def create_app(ctx: HostContext, admin_token: str, request_shutdown: Callable[[], None] = lambda: None) -> FastAPI:
@@ -95,7 +94,7 @@ def create_app(ctx: HostContext, admin_token: str, request_shutdown: Callable[[]
         if err.status_code == 405:
             # `Allow` must list every method of the path (RFC 9110); Starlette names only those of
             # the first route that matched the path, and FastAPI has one route per method.
-            headers["Allow"] = _allowed_methods(app, request.scope) or headers.get("Allow", "")
+            headers["Allow"] = _allowed_methods(app, request.url.path) or headers.get("Allow", "")
             message = f"{request.method} is not allowed on {request.url.path}; allowed: {headers['Allow']}"
         return JSONResponse({"error_code": code, "message": message}, status_code=err.status_code,
                             headers=headers or None)

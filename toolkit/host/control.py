@@ -225,6 +225,19 @@ def _check_model(ctx: HostContext, model: str, field: str = "model") -> Any:
         raise type(err)(f"{field}: {err.message}") from None
 
 
+def _check_location(field: str, value: Any) -> None:
+    """Job inputs and outputs name places on the host's machine: a relative path would silently
+    mean "relative to wherever the host was started" (the SDK and CLI send absolute paths)."""
+    if not isinstance(value, str):
+        raise InvalidSpec(f"{field}: must be a path or URL string, got {type(value).__name__}")
+    if not value.strip() or ("://" in value and not value.startswith("file://")):
+        return  # empty: the batch service names the problem; URLs: fsspec's business
+    path = value.removeprefix("file://")
+    if not (os.path.isabs(path) or path.startswith("~")):
+        raise InvalidSpec(f"{field}: {value!r} is relative; give an absolute path (the host does not know "
+                          "your working folder)")
+
+
 def _check_code(spec: OnlineDeployment | BatchDeployment) -> None:
     cc = spec.code_configuration
     if cc is None:
@@ -494,7 +507,7 @@ def build_router() -> APIRouter:
         return {"name": name, "deleted": True}
 
     @r.post("/batch-endpoints/{name}/jobs", tags=["batch"], summary="Invoke: create a job",
-            responses=_errors(400, 404, 501))
+            responses=_errors(400, 404, 409, 501))
     async def invoke_batch(request: Request, name: str, body: JobRequest) -> dict[str, Any]:
         ctx = _ctx(request)
         ep = ctx.store.get(BE, name).spec
@@ -506,6 +519,9 @@ def build_router() -> APIRouter:
         overrides = dict(body.overrides)
         if body.output:
             overrides["output"] = body.output
+        _check_location("input", body.input)
+        if "output" in overrides:
+            _check_location("output", overrides["output"])
         return await _batch(ctx).submit(name, dep, body.input, overrides)
 
     # --- batch deployments --------------------------------------------------------------
