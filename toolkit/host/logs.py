@@ -87,6 +87,11 @@ class RotatingHostLog(logging.handlers.RotatingFileHandler):
         super().__init__(path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8", delay=False)
         self._follow_std = follow_std
 
+    def _open(self) -> Any:
+        # Owner-only: the log names endpoints, paths and client addresses.
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        return os.fdopen(fd, "a", encoding=self.encoding, errors=self.errors)
+
     def doRollover(self) -> None:
         old = _inode(self.baseFilename)
         super().doRollover()
