@@ -308,7 +308,8 @@ def cmd_oe_credentials(args: argparse.Namespace) -> int:
 
 def cmd_oe_regenerate(args: argparse.Namespace) -> int:
     _emit(args, _ws(args).online_endpoints.regenerate_keys(args.name, args.key_type),
-          lambda d: f"regenerated the {d['regenerated']} key of {d['name']}")
+          lambda d: f"rotated the token-signing secret of {d['name']}: tokens issued before no longer work"
+          if d["regenerated"] == "token" else f"regenerated the {d['regenerated']} key of {d['name']}")
     return EXIT_OK
 
 
@@ -607,10 +608,16 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("-n", "--name", required=True)
     p.set_defaults(func=cmd_oe_credentials)
-    p = oe.add_parser("regenerate-keys")
+    p = oe.add_parser(
+        "regenerate-keys", help="renew a key, or the token-signing secret (revokes issued tokens)",
+        description="Renew one credential of an endpoint; the old one stops working at once. "
+                    "primary/secondary: a key (auth_mode key; rotate one while clients use the other). "
+                    "token: the secret that signs tokens (auth_mode token), so every token issued "
+                    "so far is revoked; clients get a new one with get-credentials.")
     _common(p)
     p.add_argument("-n", "--name", required=True)
-    p.add_argument("--key-type", choices=["primary", "secondary"], required=True)
+    p.add_argument("--key-type", choices=["primary", "secondary", "token"], required=True,
+                   help="primary or secondary key, or token (the token-signing secret)")
     p.set_defaults(func=cmd_oe_regenerate)
 
     # online-deployment

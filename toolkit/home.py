@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,10 +81,32 @@ class Home:
     def cache(self) -> Path:
         return self.endpoints / "cache"
 
+    @property
+    def secrets_key(self) -> Path:
+        """The key that seals endpoint keys in ``state.db`` (0600; see :mod:`toolkit.secretbox`)."""
+        return self.endpoints / "secrets.key"
+
     def ensure(self) -> "Home":
-        for d in (self.root, self.artifacts, self.endpoints, self.logs, self.jobs, self.run_dir, self.cache):
+        """Create the folders; the endpoint state (``endpoints/`` and below) only its owner can enter."""
+        for d in (self.root, self.artifacts):
             d.mkdir(parents=True, exist_ok=True)
+        for d in (self.endpoints, self.logs, self.jobs, self.run_dir, self.cache):
+            d.mkdir(mode=0o700, exist_ok=True)
+        _restrict(self.endpoints)
         return self
+
+    def make_private(self) -> int:
+        """Take group and other permissions off everything under ``endpoints/`` (a home made by
+        an older version, or files copied in); return how many entries were changed.
+
+        The host runs this at start-up.  Owner bits are kept (a script stays executable);
+        symbolic links are not followed, so nothing outside the home is touched.
+        """
+        changed = int(_restrict(self.endpoints))
+        for folder, dirs, files in os.walk(self.endpoints):
+            for name in (*dirs, *files):
+                changed += _restrict(Path(folder) / name)
+        return changed
 
     def admin_token(self, create: bool = False) -> str | None:
         """Read the admin token; with ``create`` write a new one (mode 0600) if absent."""
@@ -106,3 +129,18 @@ class Home:
         self.ensure()
         mlflow.set_tracking_uri(self.tracking_uri)
         mlflow.set_registry_uri(self.registry_uri)
+
+
+def _restrict(path: Path) -> bool:
+    """Drop group/other permission bits of ``path`` (not following links); True if it changed."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    if stat.S_ISLNK(st.st_mode) or st.st_uid != os.getuid() or not st.st_mode & 0o077:
+        return False  # links have no mode of their own; another user's file is theirs to fix
+    try:
+        os.chmod(path, stat.S_IMODE(st.st_mode) & 0o700)
+    except PermissionError:
+        return False
+    return True

@@ -2,11 +2,18 @@
 
 Only the host writes it (the CLI and SDK go through the host), so a single connection guarded
 by a lock is enough; WAL keeps readers (tests, ``status`` after a crash) from blocking it.
+
+The database and its WAL/SHM files are 0600 (SQLite gives the WAL and SHM the mode of the
+database file), and endpoint keys and token-signing secrets are sealed with the key file beside
+it (:mod:`toolkit.secretbox`): a copy of ``state.db`` alone holds no working key.  Rows written
+in plain text by an older version are sealed when the store opens.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import os
 import sqlite3
 import threading
 import time
@@ -15,10 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from .errors import Conflict, NotFound
+from .secretbox import KEY_FILE_NAME, SecretBox, SecretUnreadable
 
 __all__ = ["Store", "Resource", "Event", "SCHEMA_VERSION", "PROVISIONING_STATES", "KINDS"]
 
 SCHEMA_VERSION = 1
+SECRET_FIELDS = ("primary_key", "secondary_key", "token_secret")
+log = logging.getLogger("toolkit.store")
 PROVISIONING_STATES = ("Creating", "Succeeded", "Failed", "Updating", "Deleting")
 KINDS = ("online-endpoint", "online-deployment", "batch-endpoint", "batch-deployment")
 
@@ -124,12 +134,16 @@ class Event:
 @dataclass
 class Store:
     path: Path
+    secret_box: SecretBox | None = field(default=None, repr=False)  # default: the key file beside path
     _conn: sqlite3.Connection = field(init=False, repr=False)
     _lock: threading.RLock = field(init=False, repr=False, default_factory=threading.RLock)
 
     def __post_init__(self) -> None:
         self.path = Path(self.path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._make_files_private()
+        if self.secret_box is None:
+            self.secret_box = SecretBox.at(self.path.parent / KEY_FILE_NAME)
         self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
         self._conn.row_factory = sqlite3.Row
         with self._lock:
@@ -144,10 +158,69 @@ class Store:
                     f"{self.path} has schema version {row['value']}, newer than this toolkit's "
                     f"{SCHEMA_VERSION}; upgrade endpoints-toolkit"
                 )
+            self._seal_plaintext_secrets()
+            self._warn_unreadable_secrets()
+
+    def _make_files_private(self) -> None:
+        """Create the database 0600 before SQLite does (its WAL and SHM copy that mode) and
+        take group/other bits off existing files (a home made by an older version)."""
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        os.close(fd)
+        for p in (self.path, self.path.with_name(self.path.name + "-wal"), self.path.with_name(self.path.name + "-shm")):
+            try:
+                st = os.stat(p)
+            except FileNotFoundError:
+                continue
+            if st.st_mode & 0o077 and st.st_uid == os.getuid():
+                os.chmod(p, 0o600)
+
+    def _seal_plaintext_secrets(self) -> None:
+        """Seal the secrets an older version stored in plain text, and leave no copy behind."""
+        box = self.secret_box
+        assert box is not None
+        rows = self._conn.execute("SELECT * FROM secrets").fetchall()
+        plain = [r for r in rows if not all(box.is_sealed(r[f]) for f in SECRET_FIELDS)]
+        if not plain:
+            return
+        # secure_delete zeroes the space the old values leave in their pages; VACUUM rewrites
+        # the file and the TRUNCATE checkpoint empties the WAL, so no plaintext copy survives.
+        self._conn.execute("PRAGMA secure_delete=ON")
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            for r in plain:
+                sealed = [r[f] if box.is_sealed(r[f]) else box.seal(r[f]) for f in SECRET_FIELDS]
+                self._conn.execute(
+                    "UPDATE secrets SET primary_key=?, secondary_key=?, token_secret=? WHERE endpoint=?",
+                    (*sealed, r["endpoint"]),
+                )
+            self._conn.execute("COMMIT")
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("VACUUM")
+        self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self._conn.execute("PRAGMA secure_delete=OFF")
+        log.info("sealed the plain-text credentials of %d endpoint(s) in %s", len(plain), self.path)
+
+    def _warn_unreadable_secrets(self) -> None:
+        unreadable = [r["endpoint"] for r in self._conn.execute("SELECT * FROM secrets").fetchall()
+                      if self._open_row(r) is None]
+        if unreadable:
+            log.error(
+                "the credentials of endpoint(s) %s do not open with %s (was the key file replaced or "
+                "lost?); those endpoints refuse every request until `endpoints online-endpoint "
+                "regenerate-keys` makes new ones", ", ".join(unreadable), self.path.parent / KEY_FILE_NAME,
+            )
 
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @property
     def schema_version(self) -> int:
@@ -223,16 +296,31 @@ class Store:
         self._x("DELETE FROM resources WHERE kind=? AND endpoint=?", (kind, endpoint))
 
     # --- secrets (never returned by show/list; only by get-credentials) --------------------
+    def _open_row(self, row: sqlite3.Row) -> dict[str, Any] | None:
+        box = self.secret_box
+        assert box is not None
+        out = dict(row)
+        try:
+            for f in SECRET_FIELDS:
+                out[f] = box.open(row[f])
+        except SecretUnreadable:
+            return None
+        return out
+
     def get_secrets(self, endpoint: str) -> dict[str, str] | None:
+        """The endpoint's keys and token secret in plain text; None if it has none, or if they
+        do not open with the key file (then ``regenerate-keys`` makes new ones)."""
         rows = self._q("SELECT * FROM secrets WHERE endpoint=?", (endpoint,))
-        return dict(rows[0]) if rows else None
+        return self._open_row(rows[0]) if rows else None
 
     def put_secrets(self, endpoint: str, primary_key: str, secondary_key: str, token_secret: str) -> None:
+        box = self.secret_box
+        assert box is not None
         self._x(
             """INSERT INTO secrets VALUES (?,?,?,?,?) ON CONFLICT (endpoint) DO UPDATE SET
                primary_key=excluded.primary_key, secondary_key=excluded.secondary_key,
                token_secret=excluded.token_secret, updated_at=excluded.updated_at""",
-            (endpoint, primary_key, secondary_key, token_secret, time.time()),
+            (endpoint, box.seal(primary_key), box.seal(secondary_key), box.seal(token_secret), time.time()),
         )
 
     def delete_secrets(self, endpoint: str) -> None:

@@ -47,7 +47,8 @@ class TrafficUpdate(_Body):
 
 
 class KeyRegeneration(_Body):
-    key_type: Literal["primary", "secondary"]
+    # token: a new token-signing secret, which revokes every token issued so far.
+    key_type: Literal["primary", "secondary", "token"]
 
 
 class JobRequest(_Body):
@@ -392,11 +393,9 @@ def build_router() -> APIRouter:
     async def regenerate_keys(request: Request, name: str, body: KeyRegeneration) -> dict[str, Any]:
         ctx = _ctx(request)
         ctx.store.get(OE, name)
-        row = ctx.store.get_secrets(name) or auth.new_secrets()
-        row = {k: row[k] for k in ("primary_key", "secondary_key", "token_secret")}
-        row[f"{body.key_type}_key"] = auth.new_key()
-        ctx.store.put_secrets(name, **row)
-        ctx.event("KeyRegenerated", f"the {body.key_type} key was regenerated", endpoint=name)
+        ctx.store.put_secrets(name, **auth.regenerated(ctx.store.get_secrets(name), body.key_type))
+        ctx.event("KeyRegenerated", "the token-signing secret was rotated: tokens issued before are revoked"
+                  if body.key_type == "token" else f"the {body.key_type} key was regenerated", endpoint=name)
         if ctx.online is not None:
             await ctx.online.endpoint_changed(name)
         return {"name": name, "regenerated": body.key_type}

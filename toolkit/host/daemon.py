@@ -25,9 +25,12 @@ from .. import __version__
 from ..errors import Conflict, HostError
 from ..home import Home
 
-__all__ = ["HostInfo", "read_host", "start_background", "stop", "serve", "DEFAULT_PORT"]
+__all__ = ["HostInfo", "read_host", "start_background", "stop", "serve", "DEFAULT_PORT", "PRIVATE_UMASK"]
 
 DEFAULT_PORT = 5080
+# Everything the host and its children (instances, Dask workers) create is owner-only: the
+# state holds keys, and logs and job outputs may hold scored data.
+PRIVATE_UMASK = 0o077
 log = logging.getLogger("toolkit.host")
 
 
@@ -109,9 +112,9 @@ def start_background(home: Home, host: str = "127.0.0.1", port: int = DEFAULT_PO
         raise Conflict(f"port {port} on {host} is in use; choose another with --port")
     home.admin_token(create=True)
     cmd = [sys.executable, "-m", "toolkit.host", "--home", str(home.root), "--host", host, "--port", str(port)]
-    with open(home.host_log, "ab") as logf:
+    with os.fdopen(os.open(home.host_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab") as logf:
         proc = subprocess.Popen(
-            cmd, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            cmd, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, umask=PRIVATE_UMASK,
             start_new_session=True, close_fds=True, env={**os.environ, "ENDPOINTS_HOME": str(home.root)},
         )
     deadline = time.monotonic() + timeout
@@ -181,8 +184,13 @@ def serve(home: Home, host: str = "127.0.0.1", port: int = DEFAULT_PORT, foregro
     from .app import create_host_app
     from .services import HostContext, HostSettings
 
+    os.umask(PRIVATE_UMASK)
     home.ensure()
     _setup_logging(home, foreground)
+    repaired = home.make_private()
+    if repaired:
+        log.warning("took group/other permissions off %d entries under %s (the endpoint state is "
+                    "owner-only)", repaired, home.endpoints)
     lock = open(_lock_path(home), "a")
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)

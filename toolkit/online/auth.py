@@ -1,8 +1,9 @@
 """Data-plane credentials: two keys per endpoint, and signed tokens scoped to one endpoint.
 
 Keys are compared in constant time.  Tokens are JWTs (PyJWT, HS256) signed with a per-endpoint
-secret, so a token of one endpoint never verifies on another, and regenerating that secret
-would revoke every token at once.
+secret, so a token of one endpoint never verifies on another, and ``regenerate-keys --key-type
+token`` (a new secret) revokes every token issued so far at once.  A token must carry an expiry
+(``exp``): one without it would never stop working, so it is refused.
 """
 
 from __future__ import annotations
@@ -11,24 +12,50 @@ import hmac
 import secrets
 import time
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Mapping
 
 import jwt
 
 from ..errors import Unauthorized
 
-__all__ = ["new_secrets", "new_key", "issue_token", "verify", "TOKEN_TTL_S"]
+__all__ = [
+    "new_secrets", "new_key", "new_token_secret", "regenerated", "issue_token", "verify",
+    "TOKEN_TTL_S", "KEY_TYPES",
+]
 
 TOKEN_TTL_S = 3600
 _ISSUER = "endpoints-toolkit"
+
+
+KEY_TYPES = ("primary", "secondary", "token")  # what regenerate-keys --key-type can renew
 
 
 def new_key() -> str:
     return secrets.token_urlsafe(32)
 
 
+def new_token_secret() -> str:
+    return secrets.token_urlsafe(48)
+
+
 def new_secrets() -> dict[str, str]:
-    return {"primary_key": new_key(), "secondary_key": new_key(), "token_secret": secrets.token_urlsafe(48)}
+    return {"primary_key": new_key(), "secondary_key": new_key(), "token_secret": new_token_secret()}
+
+
+def regenerated(current: Mapping[str, str] | None, key_type: str) -> dict[str, str]:
+    """The endpoint's secrets with the ``key_type`` one renewed (``token``: the token-signing
+    secret, which revokes every token issued with the old one).  With no usable current secrets
+    (none stored, or they no longer open), all of them are new."""
+    if key_type not in KEY_TYPES:
+        raise ValueError(f"key_type must be one of {', '.join(KEY_TYPES)}, not {key_type!r}")
+    if current is None:
+        return new_secrets()
+    row = {k: current[k] for k in ("primary_key", "secondary_key", "token_secret")}
+    if key_type == "token":
+        row["token_secret"] = new_token_secret()
+    else:
+        row[f"{key_type}_key"] = new_key()
+    return row
 
 
 def _iso(ts: float) -> str:
@@ -76,8 +103,13 @@ def verify(endpoint: str, auth_mode: str, authorization: str | None, secrets_row
             raise Unauthorized(f"invalid key for endpoint {endpoint!r}")
         return
     try:
-        jwt.decode(presented, secrets_row["token_secret"], algorithms=["HS256"], audience=endpoint, issuer=_ISSUER)
+        jwt.decode(presented, secrets_row["token_secret"], algorithms=["HS256"], audience=endpoint, issuer=_ISSUER,
+                   options={"require": ["exp", "iat"]})
     except jwt.ExpiredSignatureError:
         raise Unauthorized(f"token for endpoint {endpoint!r} has expired; get a new one with get-credentials") from None
+    except jwt.MissingRequiredClaimError as err:
+        # Only a holder of the signing secret can make such a token, but it would never expire.
+        raise Unauthorized(f"token for endpoint {endpoint!r} has no {err.claim!r} claim; tokens must expire: "
+                           "get one with get-credentials") from None
     except jwt.InvalidTokenError:
         raise Unauthorized(f"invalid token for endpoint {endpoint!r}") from None

@@ -5,6 +5,9 @@ Started by the supervisor as::
     python -m toolkit.online.instance --uds /path/to.sock --config /path/config.json
     python -m toolkit.online.instance --port 5099 --config config.json      # tests, benchmarks
 
+With ``--uds`` the socket is 0600 and a connection from another uid is answered 403 and closed
+before any request is read (:mod:`toolkit.online.unix_socket`): only the host's user gets in.
+
 config.json (unknown keys are ignored, so the supervisor may add some):
 
 =====================================  ==========================================================
@@ -370,15 +373,26 @@ def main(argv: list[str] | None = None) -> int:
     sys.setswitchinterval(0.001)
     app = InstanceApp(config)
     kwargs: dict[str, Any] = {}
+    listeners: list[Any] | None = None
+    http: Any = "httptools"
     if args.uds:
-        sock = Path(args.uds)
-        if sock.is_socket():  # a stale socket of a previous instance
-            sock.unlink()
-        kwargs["uds"] = str(sock)
+        # Bound here rather than by uvicorn (which makes the socket 0666): 0600, and every
+        # connection's peer uid checked, so other local users cannot score past the gateway.
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+        from .unix_socket import bind_private, same_user_only
+
+        try:
+            listeners = [bind_private(Path(args.uds))]
+        except OSError as err:
+            msg = f"cannot listen on {args.uds}: {err.strerror or err}"
+            print(LOAD_FAILED_PREFIX + msg, file=sys.stderr, flush=True)
+            return 2
+        http = same_user_only(HttpToolsProtocol)
     else:
         kwargs.update(host=args.host, port=args.port)
     uconfig = uvicorn.Config(
-        app, loop="uvloop", http="httptools", lifespan="on", access_log=False, log_level="warning",
+        app, loop="uvloop", http=http, lifespan="on", access_log=False, log_level="warning",
         timeout_graceful_shutdown=5, server_header=False, date_header=False,
         # The gateway is the only client and pools its connections: do not close idle ones
         # under it (a request racing the close would have to be retried elsewhere).
@@ -386,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     server = uvicorn.Server(uconfig)
     app.server = server
-    server.run()
+    server.run(sockets=listeners)
     if app.load_error is not None:
         print(LOAD_FAILED_PREFIX + " ".join(app.load_error.split()), file=sys.stderr, flush=True)
         return LOAD_FAILED_EXIT_CODE

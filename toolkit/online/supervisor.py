@@ -26,7 +26,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections import deque
@@ -39,6 +38,7 @@ import psutil
 from ..specs import OnlineDeployment, Probe
 from .resources import MIB, Compute, CpuAllocator, make_preexec, thread_env, tree_rss
 from .stats import DeploymentStats
+from .unix_socket import socket_dir
 from .upstream import Upstream, UpstreamError
 
 __all__ = [
@@ -66,7 +66,6 @@ _BACKOFF_MAX_S = 30.0
 _STABLE_S = 60.0            # ready this long: the next crash starts the back-off from the base again
 _STOP_GRACE_S = 5.0
 _MAX_EARLY_EXITS = 3        # exits before the first ready: then the instance is Failed, not retried
-_UDS_MAX = 100              # sun_path is 108 bytes on Linux; keep a margin
 
 
 @dataclass(frozen=True)
@@ -278,17 +277,16 @@ class Supervisor:
         self.on_change = on_change or (lambda dep: None)
         self.deployments: Callable[[], Iterable[Deployment]] = lambda: ()
         self._monitor: asyncio.Task[None] | None = None
+        self._sock_dir: Path | None = None
 
     # --- paths ---------------------------------------------------------------------------
     def _sock_path(self, dep: Deployment, instance_id: str) -> Path:
         digest = hashlib.sha1(f"{dep.endpoint}/{dep.name}/{instance_id}".encode()).hexdigest()[:12]
-        base = self.run_dir
-        if len(str(base / (digest + ".sock"))) > _UDS_MAX:
-            # Deep workspace folders (pytest's tmp_path) overflow sun_path; use a short private dir.
-            tag = hashlib.sha1(str(self.run_dir).encode()).hexdigest()[:8]
-            base = Path(tempfile.gettempdir()) / f"ept-{os.getuid()}-{tag}"
-        base.mkdir(parents=True, exist_ok=True, mode=0o700)
-        return base / f"{digest}.sock"
+        if self._sock_dir is None or not self._sock_dir.is_dir():
+            # A folder only this user can enter (deep workspace folders, such as pytest's,
+            # overflow sun_path and get a short private one in the temp dir instead).
+            self._sock_dir = socket_dir(self.run_dir)
+        return self._sock_dir / f"{digest}.sock"
 
     def new_instance(self, dep: Deployment, gen: Generation | None = None) -> Instance:
         gen = gen or dep.gen
