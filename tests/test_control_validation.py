@@ -225,6 +225,21 @@ def test_openapi_has_typed_bodies_and_the_statuses_really_returned(workspace):
         r = api.request("PATCH", "/online-endpoints/churn", json={})
         assert r.status_code == 405 and r.headers["allow"] == "DELETE, GET, PUT", r.headers
 
+        # Bodies are bounded before FastAPI buffers them (and before the token is checked).
+        assert "413" in statuses("/api/v1/online-endpoints/{name}", "put")
+        huge = b'{"name": "' + b"x" * (5 * 1024 * 1024) + b'"}'
+        r = httpx.put(f"{workspace.url}/api/v1/online-endpoints/churn", content=huge, timeout=60)
+        assert r.status_code == 413 and r.json()["error_code"] == "PayloadTooLarge", r.text[:300]
+
+        def streamed():  # no Content-Length: counted as it arrives
+            yield b'{"name": "'
+            for _ in range(5):
+                yield b"x" * (1024 * 1024)
+            yield b'"}'
+
+        r = api.put("/online-endpoints/churn", content=streamed(), headers={"content-type": "application/json"})
+        assert r.status_code == 413 and "larger than 4 MiB" in r.json()["message"], r.text[:300]
+
 
 # --- the host log under a flood of bad requests -------------------------------------------------
 

@@ -17,7 +17,9 @@ from starlette.responses import JSONResponse
 
 from .. import __version__
 from ..errors import HostError, ToolkitError
-from .control import build_router, describe_request_errors, tidy_openapi
+from .api_schema import describe_request_errors, tidy_openapi
+from .body_limit import ControlBodyLimit
+from .control import build_router
 from .logs import ClientErrorLog
 from .services import HostContext, OnlineServiceProtocol
 
@@ -88,7 +90,7 @@ def create_app(ctx: HostContext, admin_token: str, request_shutdown: Callable[[]
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, err: StarletteHTTPException) -> JSONResponse:
-        code = {404: "NotFound", 405: "MethodNotAllowed"}.get(err.status_code, "HTTPError")
+        code = {404: "NotFound", 405: "MethodNotAllowed", 413: "PayloadTooLarge"}.get(err.status_code, "HTTPError")
         message = f"no route {request.method} {request.url.path}" if err.status_code in (404, 405) else str(err.detail)
         headers = dict(getattr(err, "headers", None) or {})
         if err.status_code == 405:
@@ -116,7 +118,8 @@ def create_app(ctx: HostContext, admin_token: str, request_shutdown: Callable[[]
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-    app.add_middleware(ClientErrorLog)
+    app.add_middleware(ControlBodyLimit)
+    app.add_middleware(ClientErrorLog)  # added last: the outermost, so it sees the limit's 413s too
     return app
 
 

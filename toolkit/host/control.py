@@ -24,12 +24,13 @@ from ..errors import Conflict, InvalidSpec, NotAvailableYet, NotFound, Unauthori
 from ..online import auth
 from ..specs import (
     MAX_DEPLOYMENTS_PER_ENDPOINT, BatchDeployment, BatchEndpoint, OnlineDeployment, OnlineEndpoint, TrafficTable,
-    format_errors, parse_spec,
+    parse_spec,
 )
 from ..store import Resource
+from .api_schema import error_responses as _errors
 from .services import HostContext
 
-__all__ = ["build_router", "ErrorBody", "describe_request_errors", "tidy_openapi"]
+__all__ = ["build_router"]
 
 OE, OD, BE, BD = "online-endpoint", "online-deployment", "batch-endpoint", "batch-deployment"
 ACTIVE_JOB_STATES = ("NotStarted", "Queued", "Running", "Finalizing", "CancelRequested")
@@ -58,81 +59,6 @@ class JobRequest(_Body):
     overrides: dict[str, Any] = Field(
         default_factory=dict, description="Per-job settings: mini_batch_size, instance_count, max_retries, timeout, "
         "error_threshold, output_file_name.")
-
-
-class ErrorBody(BaseModel):
-    """What every control-plane error answers with (the SDK turns it back into the same exception)."""
-
-    error_code: str = Field(description="Stable machine-readable code, e.g. InvalidSpec, NotFound, Conflict.")
-    message: str = Field(description="What is wrong, naming the field, and what to do.")
-    details: dict[str, Any] | None = Field(None, description="Extra facts, e.g. the invalid fields.")
-
-
-_WHY = {
-    400: "Invalid path, query or body; the message names each field and its rule",
-    401: "Missing or wrong admin token (`Authorization: Bearer <token>`)",
-    404: "A named resource (endpoint, deployment, model, job) does not exist",
-    408: "The model could not be profiled in time",
-    409: "Conflicts with the current state (limits, traffic, active jobs); the message says what to do first",
-    424: "The model failed while being profiled",
-    501: "The service behind this call is not available in this build of the host",
-}
-
-
-def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses`` for the error statuses a route really returns, with the JSON error body."""
-    return {code: {"model": ErrorBody, "description": _WHY[code]} for code in codes}
-
-
-def describe_request_errors(errors: list[Any], content_type: str | None = None) -> tuple[str, list[str]]:
-    """FastAPI's validation errors as one message in the spec loader's words, and the fields named.
-
-    ``body`` is dropped from locations, so a body error reads like a spec file error
-    (``traffic.blue: must be a whole number, not the boolean true``)."""
-    cleaned, fields = [], []
-    for e in errors:
-        e = dict(e)
-        loc = tuple(e.get("loc", ()))
-        if loc[:1] == ("body",):
-            loc = loc[1:]
-        kind = e.get("type")
-        whole_body = kind == "json_invalid" or (not loc and kind in ("missing", "model_attributes_type", "dict_type", "model_type"))
-        if kind == "json_invalid":
-            why = (e.get("ctx") or {}).get("error") or e.get("msg")
-            e["msg"], loc = f"the request body is not valid JSON ({why})", ()
-        elif not loc and kind == "missing":
-            e["msg"] = "the request body is missing; send a JSON object"
-        elif not loc and kind in ("model_attributes_type", "dict_type", "model_type"):
-            e["msg"] = "the request body must be a JSON object of fields"
-            if content_type and "json" not in content_type.lower():
-                # FastAPI reads a body as JSON only when it says so (or says nothing).
-                e["msg"] += f"; it was sent as {content_type.split(';')[0].strip()!r}: send Content-Type: application/json"
-        e["loc"] = loc
-        cleaned.append(e)
-        if whole_body:
-            fields.append("body")
-        else:  # a rule spanning fields names its field at the start of its message
-            fields.append(".".join(str(p) for p in loc) or str(e.get("msg", "")).removeprefix("Value error, ").split(":")[0])
-    return format_errors(cleaned), fields
-
-
-def tidy_openapi(schema: dict[str, Any]) -> dict[str, Any]:
-    """FastAPI documents a 422 for every route with parameters; the host answers validation errors
-    with 400 and the JSON error body instead.  So each 422 goes, and becomes a 400 where a query
-    parameter or a body can actually be invalid (path parameters are plain strings)."""
-    bad_request = {"description": _WHY[400], "content": {"application/json": {
-        "schema": {"$ref": "#/components/schemas/ErrorBody"}}}}
-    for ops in schema.get("paths", {}).values():
-        for op in ops.values():
-            if not isinstance(op, dict) or op.get("responses", {}).pop("422", None) is None:
-                continue
-            if "requestBody" in op or any(p.get("in") == "query" for p in op.get("parameters", [])):
-                op["responses"].setdefault("400", bad_request)
-    components = schema.setdefault("components", {}).setdefault("schemas", {})
-    for name in ("HTTPValidationError", "ValidationError"):
-        components.pop(name, None)
-    components.setdefault("ErrorBody", ErrorBody.model_json_schema())
-    return schema
 
 
 def _ctx(request: Request) -> HostContext:
