@@ -336,12 +336,9 @@ def _name(args: argparse.Namespace) -> str:
     if getattr(args, "name", None):
         return args.name
     if getattr(args, "file", None):
-        import yaml
+        from .specs import read_spec_file
 
-        try:
-            data = yaml.safe_load(Path(args.file).read_text()) or {}
-        except (OSError, yaml.YAMLError) as err:
-            raise InvalidSpec(f"{args.file}: {err}") from None
+        data = read_spec_file(args.file) or {}
         if isinstance(data, dict) and data.get("name"):
             return str(data["name"])
     raise InvalidSpec("name: give --name (or -f with a spec that has a name)")
@@ -379,10 +376,11 @@ def cmd_od_create(args: argparse.Namespace) -> int:
 def _dep_names(args: argparse.Namespace) -> tuple[str, str]:
     endpoint, name = args.endpoint_name, args.name
     if (not endpoint or not name) and getattr(args, "file", None):
-        import yaml
+        from .specs import read_spec_file
 
-        data = yaml.safe_load(Path(args.file).read_text()) or {}
-        endpoint, name = endpoint or data.get("endpoint_name"), name or data.get("name")
+        data = read_spec_file(args.file) or {}
+        if isinstance(data, dict):
+            endpoint, name = endpoint or data.get("endpoint_name"), name or data.get("name")
     if not endpoint or not name:
         raise InvalidSpec("give --endpoint-name and --name (or -f deployment.yml)")
     return endpoint, name
@@ -588,14 +586,11 @@ def cmd_job_cancel(args: argparse.Namespace) -> int:
 def cmd_advise(args: argparse.Namespace) -> int:
     body: dict[str, Any] = {}
     if args.file:
-        import yaml
+        from .specs import read_spec_file
 
-        try:
-            body = yaml.safe_load(Path(args.file).read_text()) or {}
-        except OSError as err:
-            raise InvalidSpec(f"{args.file}: cannot read ({err.strerror})") from None
-        except yaml.YAMLError as err:
-            raise InvalidSpec(f"{args.file}: not valid YAML: {err}") from None
+        body = read_spec_file(args.file) or {}
+        if not isinstance(body, dict):
+            raise InvalidSpec(f"{args.file}: a workload must be a mapping of fields, got {type(body).__name__}")
     for key in ("model", "frequency", "latency_ms", "deadline", "rows_per_request", "rows_per_run",
                 "peak_rps", "avg_rps", "hours_per_day"):
         value = getattr(args, key, None)

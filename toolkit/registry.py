@@ -206,7 +206,10 @@ class Registry:
             return ResolvedModel(uri, f"models:/{name}/{version}", name, version)
         if uri.startswith("runs:/"):
             return ResolvedModel(uri, uri)
-        path = Path(uri.removeprefix("file://")).expanduser()
+        try:
+            path = Path(uri.removeprefix("file://")).expanduser()
+        except RuntimeError:  # "~someone/model" naming a user this machine does not have
+            raise NotFound(f"model folder {uri!r} does not exist (cannot expand '~')") from None
         if not (path / "MLmodel").exists():
             raise NotFound(f"model folder {str(path)!r} does not exist or has no MLmodel file")
         return ResolvedModel(uri, str(path.resolve()))

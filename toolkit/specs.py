@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal, Type, TypeVar
+from typing import Annotated, Any, Literal, Type, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel, BeforeValidator, ConfigDict, Field, StrictFloat, StrictInt, ValidationError, WithJsonSchema,
+    field_validator, model_validator,
+)
 
 from .errors import InvalidSpec
 
@@ -34,10 +37,15 @@ __all__ = [
     "INSTANCE_TYPES",
     "InstanceType",
     "MAX_DEPLOYMENTS_PER_ENDPOINT",
+    "Int",
+    "Percent",
+    "TrafficTable",
     "load_spec",
+    "read_spec_file",
     "parse_spec",
     "apply_overrides",
     "format_validation_error",
+    "format_errors",
     "validate_name",
     "validate_model",
 ]
@@ -46,6 +54,33 @@ MAX_DEPLOYMENTS_PER_ENDPOINT = 20
 NAME_RE = re.compile(r"^[A-Za-z](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){2,31}$")
 NAME_RULE = "must start with a letter and be 3-32 characters of letters, digits and single dashes"
 MODEL_RULE = "must be models:/name/version, models:/name@alias, runs:/run_id/path, or a local model folder"
+# NAME_RE for JSON Schema readers (OpenAPI, fuzzers, editors): same letters and length, without the
+# look-ahead that forbids double dashes (JSON Schema regexes need not support look-arounds).
+NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9-]{1,30}[A-Za-z0-9]$"
+
+
+
+def _integral_float_as_int(value: Any) -> Any:
+    # JSON Schema counts 3.0 as an integer, so we do too; anything else goes to the strict check.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# Counts and percentages are strict: YAML `yes` or JSON `true` is not 1, and "3" is not 3.
+Int = Annotated[StrictInt, BeforeValidator(_integral_float_as_int)]
+Float = StrictFloat
+Name = Annotated[str, Field(json_schema_extra={"pattern": NAME_PATTERN, "minLength": 3, "maxLength": 32},
+                            description=f"A name that {NAME_RULE}.")]
+Percent = Annotated[Int, Field(ge=0, le=100)]
+# Deployment name -> percentage, documented with the key rule (pydantic would not emit it).
+TrafficTable = Annotated[dict[str, Percent], WithJsonSchema({
+    "type": "object",
+    "propertyNames": {"type": "string", "pattern": NAME_PATTERN, "minLength": 3, "maxLength": 32},
+    "additionalProperties": {"type": "integer", "minimum": 0, "maximum": 100},
+    "description": "Deployment name -> percentage (0-100).",
+})]
+DAY_S = 86_400
 
 
 def validate_name(value: str) -> str:
@@ -55,7 +90,7 @@ def validate_name(value: str) -> str:
 
 
 def validate_model(value: str) -> str:
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str) or not value.strip() or "\0" in value:
         raise ValueError(MODEL_RULE)
     if value.startswith("models:/"):
         rest = value[len("models:/"):]
@@ -72,6 +107,25 @@ def validate_model(value: str) -> str:
             raise ValueError(f"{value!r} {MODEL_RULE}")
     elif ":/" in value and not value.startswith("file:"):
         raise ValueError(f"{value!r} {MODEL_RULE}")
+    return value
+
+
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def validate_environment(value: dict[str, str]) -> dict[str, str]:
+    """Variables a process can actually be started with (the OS refuses NUL bytes and '=' in names)."""
+    for key, val in value.items():
+        if not ENV_NAME_RE.match(key):
+            raise ValueError(f"{key!r} is not a variable name (letters, digits and '_', not starting with a digit)")
+        if "\0" in val:
+            raise ValueError(f"{key}: a value cannot contain NUL bytes")
+    return value
+
+
+def _no_nul(value: str) -> str:
+    if "\0" in value:
+        raise ValueError("cannot contain NUL bytes")
     return value
 
 
@@ -97,6 +151,8 @@ class CodeConfiguration(_Base):
     code: str = Field(description="Folder holding the scoring script.")
     scoring_script: str = Field(description="File name of the script inside `code`.")
 
+    _v_paths = field_validator("code", "scoring_script")(classmethod(lambda cls, v: _no_nul(v)))
+
     def script_path(self, base: Path | None = None) -> Path:
         folder = Path(self.code)
         if base is not None and not folder.is_absolute():
@@ -105,30 +161,30 @@ class CodeConfiguration(_Base):
 
 
 class RequestSettings(_Base):
-    request_timeout_ms: int = Field(5000, ge=1, le=600_000)
+    request_timeout_ms: Int = Field(5000, ge=1, le=600_000)
     # Azure defaults to 1; our instances coalesce concurrent requests into one predict, so they need
     # several in flight to batch at all.
-    max_concurrent_requests_per_instance: int = Field(16, ge=1, le=1000)
-    max_queue_wait_ms: int = Field(500, ge=0, le=600_000)
-    max_body_bytes: int = Field(20 * 1024 * 1024, ge=1024, description="Larger bodies get 413.")
+    max_concurrent_requests_per_instance: Int = Field(16, ge=1, le=1000)
+    max_queue_wait_ms: Int = Field(500, ge=0, le=600_000)
+    max_body_bytes: Int = Field(20 * 1024 * 1024, ge=1024, le=2**31, description="Larger bodies get 413.")
 
 
 class Probe(_Base):
-    initial_delay: int = Field(10, ge=0, description="Seconds before the first probe.")
-    period: int = Field(10, ge=1, description="Seconds between probes.")
-    timeout: int = Field(2, ge=1, description="Seconds a probe may take.")
-    failure_threshold: int = Field(30, ge=1, description="Consecutive failures before acting.")
-    success_threshold: int = Field(1, ge=1)
+    initial_delay: Int = Field(10, ge=0, le=DAY_S, description="Seconds before the first probe.")
+    period: Int = Field(10, ge=1, le=DAY_S, description="Seconds between probes.")
+    timeout: Int = Field(2, ge=1, le=DAY_S, description="Seconds a probe may take.")
+    failure_threshold: Int = Field(30, ge=1, le=100_000, description="Consecutive failures before acting.")
+    success_threshold: Int = Field(1, ge=1, le=100_000)
 
 
 class ScaleSettings(_Base):
     type: Literal["default", "target_utilization"] = "default"
-    min_instances: int = Field(1, ge=0, le=100)
-    max_instances: int = Field(1, ge=1, le=100)
-    target_utilization_percentage: int = Field(70, ge=1, le=100)
-    polling_interval: int = Field(10, ge=1, description="Seconds between autoscaler decisions.")
-    scale_down_delay: int = Field(60, ge=0, description="Seconds of low load before scaling down.")
-    idle_timeout: int = Field(300, ge=1, description="Seconds without requests before scaling to min_instances=0.")
+    min_instances: Int = Field(1, ge=0, le=100)
+    max_instances: Int = Field(1, ge=1, le=100)
+    target_utilization_percentage: Int = Field(70, ge=1, le=100)
+    polling_interval: Int = Field(10, ge=1, le=DAY_S, description="Seconds between autoscaler decisions.")
+    scale_down_delay: Int = Field(60, ge=0, le=DAY_S, description="Seconds of low load before scaling down.")
+    idle_timeout: Int = Field(300, ge=1, le=30 * DAY_S, description="Seconds without requests before scaling to min_instances=0.")
 
     @model_validator(mode="after")
     def _min_le_max(self) -> "ScaleSettings":
@@ -140,8 +196,8 @@ class ScaleSettings(_Base):
 
 
 class Batching(_Base):
-    max_batch_size: int = Field(64, ge=1, le=100_000, description="Most rows coalesced into one predict call (1 turns batching off).")
-    max_batch_wait_ms: float = Field(
+    max_batch_size: Int = Field(64, ge=1, le=100_000, description="Most rows coalesced into one predict call (1 turns batching off).")
+    max_batch_wait_ms: Float = Field(
         0.0, ge=0, le=1000,
         description="Longest wait for more requests.  0 batches only what queued while the previous predict ran, "
         "so a lone request never waits.",
@@ -174,22 +230,20 @@ INSTANCE_TYPES: dict[str, InstanceType] = {
 class OnlineEndpoint(Spec):
     """A stable URL, its auth mode and its traffic table."""
 
-    name: str
+    name: Name
     description: str = ""
     tags: dict[str, str] = Field(default_factory=dict)
     auth_mode: Literal["key", "token", "none"] = "key"
-    traffic: dict[str, int] = Field(default_factory=dict)
-    mirror_traffic: dict[str, int] = Field(default_factory=dict)
+    traffic: TrafficTable = Field(default_factory=dict)
+    mirror_traffic: TrafficTable = Field(default_factory=dict)
 
     _v_name = field_validator("name")(classmethod(lambda cls, v: validate_name(v)))
 
     @field_validator("traffic", "mirror_traffic")
     @classmethod
-    def _pcts(cls, value: dict[str, int]) -> dict[str, int]:
-        for dep, pct in value.items():
+    def _deployment_names(cls, value: dict[str, int]) -> dict[str, int]:
+        for dep in value:  # percentages are checked by their type (Percent)
             validate_name(dep)
-            if not 0 <= pct <= 100:
-                raise ValueError(f"percentage for {dep!r} must be between 0 and 100, got {pct}")
         return value
 
     @model_validator(mode="after")
@@ -213,14 +267,14 @@ class OnlineEndpoint(Spec):
 class OnlineDeployment(Spec):
     """A model behind an online endpoint, run as ``instance_count`` supervised processes."""
 
-    name: str
-    endpoint_name: str
+    name: Name
+    endpoint_name: Name
     model: str
     description: str = ""
     code_configuration: CodeConfiguration | None = None
     environment_variables: dict[str, str] = Field(default_factory=dict)
     instance_type: str = "cpu-small"
-    instance_count: int = Field(1, ge=0, le=100)
+    instance_count: Int = Field(1, ge=0, le=100)
     request_settings: RequestSettings = Field(default_factory=RequestSettings)
     liveness_probe: Probe = Field(default_factory=Probe)
     readiness_probe: Probe = Field(default_factory=lambda: Probe(initial_delay=0, period=1, failure_threshold=3))
@@ -231,6 +285,7 @@ class OnlineDeployment(Spec):
 
     _v_name = field_validator("name", "endpoint_name")(classmethod(lambda cls, v: validate_name(v)))
     _v_model = field_validator("model")(classmethod(lambda cls, v: validate_model(v)))
+    _v_env = field_validator("environment_variables")(classmethod(lambda cls, v: validate_environment(v)))
 
     @field_validator("instance_type")
     @classmethod
@@ -260,7 +315,7 @@ class BatchDefaults(_Base):
 
 
 class BatchEndpoint(Spec):
-    name: str
+    name: Name
     description: str = ""
     tags: dict[str, str] = Field(default_factory=dict)
     defaults: BatchDefaults = Field(default_factory=BatchDefaults)
@@ -269,35 +324,36 @@ class BatchEndpoint(Spec):
 
 
 class BatchResources(_Base):
-    instance_count: int = Field(1, ge=1, le=256)
+    instance_count: Int = Field(1, ge=1, le=256)
 
 
 class RetrySettings(_Base):
-    max_retries: int = Field(3, ge=0, le=100)
-    timeout: int = Field(30, ge=1, description="Seconds one mini-batch may take.")
+    max_retries: Int = Field(3, ge=0, le=100)
+    timeout: Int = Field(30, ge=1, le=30 * DAY_S, description="Seconds one mini-batch may take.")
 
 
 class BatchDeployment(Spec):
-    name: str
-    endpoint_name: str
+    name: Name
+    endpoint_name: Name
     model: str
     description: str = ""
     code_configuration: CodeConfiguration | None = None
     compute: str = "local"
     resources: BatchResources = Field(default_factory=BatchResources)
-    max_concurrency_per_instance: int = Field(1, ge=1, le=64)
-    mini_batch_size: int = Field(10, ge=1, description="Files per mini-batch.")
-    mini_batch_rows: int | None = Field(None, ge=1, description="Split files into mini-batches of this many rows.")
+    max_concurrency_per_instance: Int = Field(1, ge=1, le=64)
+    mini_batch_size: Int = Field(10, ge=1, le=1_000_000, description="Files per mini-batch.")
+    mini_batch_rows: Int | None = Field(None, ge=1, le=10**9, description="Split files into mini-batches of this many rows.")
     output_action: Literal["append_row", "summary_only"] = "append_row"
     output_file_name: str = "predictions.csv"
     retry_settings: RetrySettings = Field(default_factory=RetrySettings)
-    error_threshold: int = Field(-1, ge=-1)
+    error_threshold: Int = Field(-1, ge=-1, le=10**9)
     logging_level: Literal["debug", "info", "warning", "error"] = "info"
     environment_variables: dict[str, str] = Field(default_factory=dict)
     tags: dict[str, str] = Field(default_factory=dict)
 
     _v_name = field_validator("name", "endpoint_name")(classmethod(lambda cls, v: validate_name(v)))
     _v_model = field_validator("model")(classmethod(lambda cls, v: validate_model(v)))
+    _v_env = field_validator("environment_variables")(classmethod(lambda cls, v: validate_environment(v)))
 
     @field_validator("compute")
     @classmethod
@@ -325,18 +381,27 @@ KINDS: dict[str, Type[Spec]] = {
 }
 
 
-def format_validation_error(err: ValidationError, source: str | None = None) -> str:
-    """One line per problem: ``file: field: reason``."""
+def format_errors(errors: list[Any], source: str | None = None) -> str:
+    """One line per pydantic error: ``source: field: reason`` (locations given without the part
+    FastAPI prepends, such as ``body``)."""
     lines = []
-    for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"])
-        msg = e["msg"].removeprefix("Value error, ")
-        if e["type"] == "extra_forbidden":
+    for e in errors:
+        loc = ".".join(str(p) for p in e.get("loc", ()))
+        msg = str(e.get("msg", "invalid")).removeprefix("Value error, ")
+        if e.get("type") == "extra_forbidden":
             msg = "unknown field (not part of the spec)"
+        elif e.get("type") in ("int_type", "float_type") and isinstance(e.get("input"), bool):
+            kind = "a whole number" if e["type"] == "int_type" else "a number"
+            msg = f"must be {kind}, not the boolean {str(e['input']).lower()}"
         # Rules spanning fields name their field at the start of the message themselves.
         where = f"{loc}: " if loc else ""
         lines.append(f"{source + ': ' if source else ''}{where}{msg}")
     return "\n".join(lines)
+
+
+def format_validation_error(err: ValidationError, source: str | None = None) -> str:
+    """One line per problem: ``file: field: reason``."""
+    return format_errors(list(err.errors()), source)
 
 
 def _fields_of(err: ValidationError) -> list[str]:
@@ -383,22 +448,47 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[s
     return data
 
 
-def load_spec(cls: Type[S], path: str | Path, overrides: list[str] | None = None) -> S:
-    """Read a YAML spec file; errors name the file, the field and the reason."""
+MAX_SPEC_BYTES = 4 * 1024 * 1024
+
+
+def read_spec_file(path: str | Path) -> Any:
+    """The YAML document in ``path``; an unreadable, binary or malformed file is an
+    :class:`InvalidSpec` naming the file and saying what is wrong (never a traceback)."""
     p = Path(path)
     try:
-        text = p.read_text()
+        with p.open("rb") as fh:
+            # Bounded: `-f /dev/zero` or a multi-gigabyte file must not hang or exhaust memory.
+            raw = fh.read(MAX_SPEC_BYTES + 1)
     except FileNotFoundError:
         raise InvalidSpec(f"{p}: file not found") from None
+    except IsADirectoryError:
+        raise InvalidSpec(f"{p}: is a folder; give the path of a YAML spec file") from None
     except OSError as err:
-        raise InvalidSpec(f"{p}: cannot read ({err.strerror})") from None
+        raise InvalidSpec(f"{p}: cannot read ({err.strerror or err})") from None
+    if len(raw) > MAX_SPEC_BYTES:
+        raise InvalidSpec(f"{p}: larger than {MAX_SPEC_BYTES // (1024 * 1024)} MiB; a spec is a small YAML text file")
+    if b"\0" in raw:
+        raise InvalidSpec(f"{p}: is a binary file, not a YAML spec (it contains NUL bytes)")
     try:
-        data = yaml.safe_load(text)
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise InvalidSpec(f"{p}: is not UTF-8 text (byte 0x{raw[err.start]:02x} at offset {err.start}); "
+                          "a spec is a YAML text file") from None
+    try:
+        return yaml.safe_load(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(err, "problem", None) or str(err)
         raise InvalidSpec(f"{p}: not valid YAML{where}: {problem}") from None
+    except RecursionError:
+        raise InvalidSpec(f"{p}: not valid YAML: nested too deeply") from None
+
+
+def load_spec(cls: Type[S], path: str | Path, overrides: list[str] | None = None) -> S:
+    """Read a YAML spec file; errors name the file, the field and the reason."""
+    p = Path(path)
+    data = read_spec_file(p)
     if data is None:
         data = {}
     if isinstance(data, dict):

@@ -95,7 +95,10 @@ def expand_inputs(inputs: str) -> list[str]:
     if is_url(inputs):
         return _expand_url(inputs)
     raw = inputs.removeprefix("file://")
-    path = Path(raw).expanduser()
+    try:
+        path = Path(raw).expanduser()
+    except RuntimeError:  # "~someone/..." naming a user this machine does not have
+        raise InvalidInput(f"input {inputs!r} does not exist (cannot expand '~')") from None
     if _GLOB_CHARS & set(raw):
         found = [p for p in globlib.glob(str(path), recursive=True) if os.path.isfile(p)]
         files = sorted(str(Path(p).resolve()) for p in found)

@@ -165,15 +165,20 @@ class BatchService:
             job_id = new_job_id(endpoint)
         job_dir = self.ctx.home.jobs / job_id
         out = overrides.get("output")
-        output_dir = Path(str(out)).expanduser().resolve() if out else job_dir
         if out and "://" in str(out):
             raise InvalidInput(f"output {out!r}: the output must be a local folder")
+        try:
+            output_dir = Path(str(out)).expanduser().resolve() if out else job_dir
+        except (RuntimeError, ValueError, OSError) as err:  # "~nobody/x", a NUL byte, a symlink loop
+            raise InvalidInput(f"output {out!r} is not a usable folder path ({err})") from None
         if output_dir != job_dir:
             try:
                 # mkdir without exist_ok claims the folder atomically: never reuse, never overwrite.
                 output_dir.mkdir(parents=True, exist_ok=False)
             except FileExistsError:
                 raise Conflict(f"output folder {str(output_dir)!r} already exists; choose a new folder") from None
+            except OSError as err:
+                raise InvalidInput(f"output folder {str(output_dir)!r} cannot be created: {err.strerror or err}") from None
         try:
             job_dir.mkdir(parents=True, exist_ok=False)
             paths = JobPaths(job_dir, output_dir)

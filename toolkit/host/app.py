@@ -4,6 +4,7 @@ Starlette routes) in one process, so an endpoint's URL is stable for as long as 
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid
 from contextlib import asynccontextmanager
@@ -17,8 +18,11 @@ from starlette.responses import JSONResponse
 
 from .. import __version__
 from ..errors import HostError, ToolkitError
+from .api_schema import describe_request_errors, tidy_openapi
+from .body_limit import ControlBodyLimit
 from .control import build_router
 from .live import build_live_router
+from .logs import ClientErrorLog
 from .pages import Pages, is_page_path
 from .services import HostContext, OnlineServiceProtocol
 
@@ -33,6 +37,14 @@ def _error(err: ToolkitError) -> JSONResponse:
     if retry_after is not None:
         headers["Retry-After"] = str(max(1, round(retry_after)))
     return JSONResponse(err.to_body(), status_code=err.status_code, headers=headers)
+
+
+def _allowed_methods(app: FastAPI, path: str) -> str:
+    """The methods the OpenAPI document lists for ``path`` (so `Allow` and the schema agree)."""
+    for template, ops in app.openapi().get("paths", {}).items():
+        if re.fullmatch(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)), path):
+            return ", ".join(sorted(m.upper() for m in ops))
+    return ""
 
 
 def create_app(ctx: HostContext, admin_token: str, request_shutdown: Callable[[], None] = lambda: None) -> FastAPI:
@@ -75,17 +87,22 @@ def create_app(ctx: HostContext, admin_token: str, request_shutdown: Callable[[]
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, err: RequestValidationError) -> JSONResponse:
-        parts = []
-        for e in err.errors():
-            loc = ".".join(str(p) for p in e.get("loc", ()) if p != "body")
-            parts.append(f"{loc or '(body)'}: {e.get('msg', 'invalid')}")
-        return JSONResponse({"error_code": "InvalidSpec", "message": "; ".join(parts)}, status_code=400)
+        message, fields = describe_request_errors(list(err.errors()), request.headers.get("content-type"))
+        return JSONResponse({"error_code": "InvalidSpec", "message": message, "details": {"fields": fields}},
+                            status_code=400)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, err: StarletteHTTPException) -> JSONResponse:
-        code = {404: "NotFound", 405: "MethodNotAllowed"}.get(err.status_code, "HTTPError")
+        code = {404: "NotFound", 405: "MethodNotAllowed", 413: "PayloadTooLarge"}.get(err.status_code, "HTTPError")
         message = f"no route {request.method} {request.url.path}" if err.status_code in (404, 405) else str(err.detail)
-        return JSONResponse({"error_code": code, "message": message}, status_code=err.status_code)
+        headers = dict(getattr(err, "headers", None) or {})
+        if err.status_code == 405:
+            # `Allow` must list every method of the path (RFC 9110); Starlette names only those of
+            # the first route that matched the path, and FastAPI has one route per method.
+            headers["Allow"] = _allowed_methods(app, request.url.path) or headers.get("Allow", "")
+            message = f"{request.method} is not allowed on {request.url.path}; allowed: {headers['Allow']}"
+        return JSONResponse({"error_code": code, "message": message}, status_code=err.status_code,
+                            headers=headers or None)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, err: Exception) -> JSONResponse:
@@ -98,6 +115,15 @@ def create_app(ctx: HostContext, admin_token: str, request_shutdown: Callable[[]
 
     app.include_router(build_router())
     app.include_router(build_live_router())
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = tidy_openapi(FastAPI.openapi(app))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    app.add_middleware(ControlBodyLimit)
+    app.add_middleware(ClientErrorLog)  # added last: the outermost, so it sees the limit's 413s too
     return app
 
 

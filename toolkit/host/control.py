@@ -15,16 +15,19 @@ import time
 from pathlib import Path
 from typing import Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Query, Request
-from pydantic import BaseModel
+from fastapi import APIRouter, Body, Depends, Query, Request, Security
+from fastapi.security import HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field
 
 from .. import __version__
 from ..errors import Conflict, InvalidSpec, NotAvailableYet, NotFound, Unauthorized
 from ..online import auth
 from ..specs import (
-    MAX_DEPLOYMENTS_PER_ENDPOINT, BatchDeployment, BatchEndpoint, OnlineDeployment, OnlineEndpoint, parse_spec,
+    MAX_DEPLOYMENTS_PER_ENDPOINT, BatchDeployment, BatchEndpoint, OnlineDeployment, OnlineEndpoint, TrafficTable,
+    parse_spec,
 )
 from ..store import Resource
+from .api_schema import error_responses as _errors
 from .services import HostContext
 
 __all__ = ["build_router"]
@@ -33,28 +36,41 @@ OE, OD, BE, BD = "online-endpoint", "online-deployment", "batch-endpoint", "batc
 ACTIVE_JOB_STATES = ("NotStarted", "Queued", "Running", "Finalizing", "CancelRequested")
 
 
-class TrafficUpdate(BaseModel):
-    traffic: dict[str, int] | None = None
-    mirror_traffic: dict[str, int] | None = None
+class _Body(BaseModel):
+    # A misspelt field must be an error, not silently ignored (`trafic` would change nothing).
+    model_config = ConfigDict(extra="forbid")
 
 
-class KeyRegeneration(BaseModel):
+class TrafficUpdate(_Body):
+    traffic: TrafficTable | None = Field(None, description="Live traffic per deployment; sums to 0 or 100.")
+    mirror_traffic: TrafficTable | None = Field(
+        None, description="Shadow traffic: at most one deployment, at most 50, with 0 live traffic.")
+
+
+class KeyRegeneration(_Body):
     # token: a new token-signing secret, which revokes every token issued so far.
     key_type: Literal["primary", "secondary", "token"]
 
 
-class JobRequest(BaseModel):
-    input: str
-    deployment_name: str | None = None
-    output: str | None = None
-    overrides: dict[str, Any] = {}
+class JobRequest(_Body):
+    input: str = Field(description="A folder, file, glob or fsspec URL of the files to score.")
+    deployment_name: str | None = Field(None, description="Default: the endpoint's default deployment.")
+    output: str | None = Field(None, description="Folder of the job's output (default: under the job folder).")
+    overrides: dict[str, Any] = Field(
+        default_factory=dict, description="Per-job settings: mini_batch_size, instance_count, max_retries, timeout, "
+        "error_threshold, output_file_name.")
 
 
 def _ctx(request: Request) -> HostContext:
     return request.app.state.ctx
 
 
-async def require_admin(request: Request) -> None:
+# Declared for the OpenAPI document (Swagger's Authorize button, fuzzers); require_admin checks.
+_admin_bearer = HTTPBearer(auto_error=False, scheme_name="adminToken",
+                           description="The workspace's admin token, from <home>/endpoints/admin-token.")
+
+
+async def require_admin(request: Request, _: Any = Security(_admin_bearer)) -> None:
     """Every control-plane call carries ``Authorization: Bearer <admin token>``."""
     expected: str = request.app.state.admin_token
     header = request.headers.get("authorization", "")
@@ -118,9 +134,11 @@ def _batch(ctx: HostContext) -> Any:
 def _check_traffic(ctx: HostContext, spec: OnlineEndpoint) -> None:
     names = {d.name for d in ctx.store.list(OD, spec.name)}
     for field, table in (("traffic", spec.traffic), ("mirror_traffic", spec.mirror_traffic)):
-        for dep, pct in table.items():
-            if dep not in names and pct:
-                raise InvalidSpec(f"{field}.{dep}: endpoint {spec.name!r} has no deployment named {dep!r}")
+        for dep in table:
+            # Even a 0 entry: a typo in a deployment's name must not be saved as if it meant something.
+            if dep not in names:
+                known = f"; its deployments: {', '.join(sorted(names))}" if names else "; it has no deployments yet"
+                raise InvalidSpec(f"{field}.{dep}: endpoint {spec.name!r} has no deployment named {dep!r}{known}")
     failed = [d.name for d in ctx.store.list(OD, spec.name) if d.provisioning_state == "Failed"]
     for dep in failed:
         if spec.traffic.get(dep, 0) > 0:
@@ -132,6 +150,19 @@ def _check_model(ctx: HostContext, model: str, field: str = "model") -> Any:
         return ctx.registry.resolve(model)
     except (NotFound, InvalidSpec) as err:
         raise type(err)(f"{field}: {err.message}") from None
+
+
+def _check_location(field: str, value: Any) -> None:
+    """Job inputs and outputs name places on the host's machine: a relative path would silently
+    mean "relative to wherever the host was started" (the SDK and CLI send absolute paths)."""
+    if not isinstance(value, str):
+        raise InvalidSpec(f"{field}: must be a path or URL string, got {type(value).__name__}")
+    if not value.strip() or ("://" in value and not value.startswith("file://")):
+        return  # empty: the batch service names the problem; URLs: fsspec's business
+    path = value.removeprefix("file://")
+    if not (os.path.isabs(path) or path.startswith("~")):
+        raise InvalidSpec(f"{field}: {value!r} is relative; give an absolute path (the host does not know "
+                          "your working folder)")
 
 
 def _check_code(spec: OnlineDeployment | BatchDeployment) -> None:
@@ -146,7 +177,7 @@ def _check_code(spec: OnlineDeployment | BatchDeployment) -> None:
 
 
 def build_router() -> APIRouter:
-    r = APIRouter(prefix="/api/v1", dependencies=[Depends(require_admin)])
+    r = APIRouter(prefix="/api/v1", dependencies=[Depends(require_admin)], responses=_errors(401))
 
     # --- host ---------------------------------------------------------------------------
     @r.get("/status", tags=["host"], summary="Host URL, pid, uptime and what it holds")
@@ -177,7 +208,8 @@ def build_router() -> APIRouter:
 
     # GET /events lives in live.py (cursor pages for UIs beside the old `since` list).
 
-    @r.get("/stats", tags=["online"], summary="Per-deployment rps, latency percentiles, errors")
+    @r.get("/stats", tags=["online"], summary="Per-deployment rps, latency percentiles, errors",
+           responses=_errors(400, 501))
     async def stats(request: Request, endpoint: str | None = None) -> dict[str, Any]:
         return _online(_ctx(request)).stats(endpoint)
 
@@ -187,7 +219,7 @@ def build_router() -> APIRouter:
         reg = _ctx(request).registry
         return [m.to_dict() for m in await asyncio.to_thread(reg.list_models)]
 
-    @r.get("/models/{name}", tags=["models"])
+    @r.get("/models/{name}", tags=["models"], responses=_errors(404))
     async def get_model(request: Request, name: str) -> dict[str, Any]:
         reg = _ctx(request).registry
         return (await asyncio.to_thread(reg.get_model, name)).to_dict()
@@ -198,15 +230,15 @@ def build_router() -> APIRouter:
         ctx = _ctx(request)
         return [_endpoint_view(ctx, e) for e in ctx.store.list(OE)]
 
-    @r.get("/online-endpoints/{name}", tags=["online"])
+    @r.get("/online-endpoints/{name}", tags=["online"], responses=_errors(404))
     async def get_online_endpoint(request: Request, name: str) -> dict[str, Any]:
         ctx = _ctx(request)
         return _endpoint_view(ctx, ctx.store.get(OE, name))
 
-    @r.put("/online-endpoints/{name}", tags=["online"], summary="Create or update an online endpoint")
-    async def put_online_endpoint(request: Request, name: str, body: dict[str, Any] = Body(...)) -> dict[str, Any]:
+    @r.put("/online-endpoints/{name}", tags=["online"], summary="Create or update an online endpoint",
+           responses=_errors(400))
+    async def put_online_endpoint(request: Request, name: str, spec: OnlineEndpoint) -> dict[str, Any]:
         ctx = _ctx(request)
-        spec = parse_spec(OnlineEndpoint, body)
         _same_name(name, spec.name)
         existing = ctx.store.find(OE, name)
         if existing is not None:
@@ -228,7 +260,8 @@ def build_router() -> APIRouter:
             await ctx.online.endpoint_changed(name)
         return _endpoint_view(ctx, res)
 
-    @r.post("/online-endpoints/{name}/traffic", tags=["online"], summary="Set traffic and/or mirror traffic")
+    @r.post("/online-endpoints/{name}/traffic", tags=["online"], summary="Set traffic and/or mirror traffic",
+            responses=_errors(400, 404))
     async def set_traffic(request: Request, name: str, update: TrafficUpdate) -> dict[str, Any]:
         ctx = _ctx(request)
         current = ctx.store.get(OE, name).spec
@@ -247,7 +280,8 @@ def build_router() -> APIRouter:
             await ctx.online.endpoint_changed(name)
         return _endpoint_view(ctx, res)
 
-    @r.delete("/online-endpoints/{name}", tags=["online"], summary="Delete an endpoint and all its deployments")
+    @r.delete("/online-endpoints/{name}", tags=["online"], summary="Delete an endpoint and all its deployments",
+              responses=_errors(404))
     async def delete_online_endpoint(request: Request, name: str) -> dict[str, Any]:
         ctx = _ctx(request)
         ctx.store.get(OE, name)
@@ -262,7 +296,8 @@ def build_router() -> APIRouter:
         ctx.event("EndpointDeleted", "endpoint and its deployments deleted", endpoint=name)
         return {"name": name, "deleted": True}
 
-    @r.post("/online-endpoints/{name}/credentials", tags=["online"], summary="Keys, or a fresh token")
+    @r.post("/online-endpoints/{name}/credentials", tags=["online"], summary="Keys, or a fresh token",
+            responses=_errors(404))
     async def get_credentials(request: Request, name: str) -> dict[str, Any]:
         ctx = _ctx(request)
         spec = ctx.store.get(OE, name).spec
@@ -274,7 +309,7 @@ def build_router() -> APIRouter:
         return {"auth_mode": spec["auth_mode"], "primaryKey": secrets_row["primary_key"],
                 "secondaryKey": secrets_row["secondary_key"]}
 
-    @r.post("/online-endpoints/{name}/regenerate-keys", tags=["online"])
+    @r.post("/online-endpoints/{name}/regenerate-keys", tags=["online"], responses=_errors(400, 404))
     async def regenerate_keys(request: Request, name: str, body: KeyRegeneration) -> dict[str, Any]:
         ctx = _ctx(request)
         ctx.store.get(OE, name)
@@ -286,24 +321,22 @@ def build_router() -> APIRouter:
         return {"name": name, "regenerated": body.key_type}
 
     # --- online deployments -------------------------------------------------------------
-    @r.get("/online-endpoints/{endpoint}/deployments", tags=["online"])
+    @r.get("/online-endpoints/{endpoint}/deployments", tags=["online"], responses=_errors(404))
     async def list_online_deployments(request: Request, endpoint: str) -> list[dict[str, Any]]:
         ctx = _ctx(request)
         ctx.store.get(OE, endpoint)
         return [_deployment_view(ctx, d, events=0) for d in ctx.store.list(OD, endpoint)]
 
-    @r.get("/online-endpoints/{endpoint}/deployments/{name}", tags=["online"])
+    @r.get("/online-endpoints/{endpoint}/deployments/{name}", tags=["online"], responses=_errors(404))
     async def get_online_deployment(request: Request, endpoint: str, name: str) -> dict[str, Any]:
         ctx = _ctx(request)
         return _deployment_view(ctx, ctx.store.get(OD, endpoint, name))
 
     @r.put("/online-endpoints/{endpoint}/deployments/{name}", tags=["online"],
-           summary="Create or update a deployment (returns at once; poll provisioning_state)")
-    async def put_online_deployment(
-        request: Request, endpoint: str, name: str, body: dict[str, Any] = Body(...),
-    ) -> dict[str, Any]:
+           summary="Create or update a deployment (returns at once; poll provisioning_state)",
+           responses=_errors(400, 404, 409, 501))
+    async def put_online_deployment(request: Request, endpoint: str, name: str, spec: OnlineDeployment) -> dict[str, Any]:
         ctx = _ctx(request)
-        spec = parse_spec(OnlineDeployment, body)
         _same_name(name, spec.name)
         _same_name(endpoint, spec.endpoint_name, "endpoint_name")
         ctx.store.get(OE, endpoint)
@@ -322,7 +355,7 @@ def build_router() -> APIRouter:
         await _online(ctx).deploy(endpoint, name)
         return _deployment_view(ctx, ctx.store.get(OD, endpoint, name))
 
-    @r.delete("/online-endpoints/{endpoint}/deployments/{name}", tags=["online"])
+    @r.delete("/online-endpoints/{endpoint}/deployments/{name}", tags=["online"], responses=_errors(404, 409))
     async def delete_online_deployment(request: Request, endpoint: str, name: str) -> dict[str, Any]:
         ctx = _ctx(request)
         ep = ctx.store.get(OE, endpoint).spec
@@ -347,7 +380,7 @@ def build_router() -> APIRouter:
             await ctx.online.endpoint_changed(endpoint)
         return {"endpoint": endpoint, "name": name, "deleted": True}
 
-    @r.get("/online-endpoints/{endpoint}/deployments/{name}/logs", tags=["online"])
+    @r.get("/online-endpoints/{endpoint}/deployments/{name}/logs", tags=["online"], responses=_errors(400, 404, 501))
     async def deployment_logs(request: Request, endpoint: str, name: str, lines: int = Query(100, ge=1, le=100_000)) -> dict[str, Any]:
         ctx = _ctx(request)
         ctx.store.get(OD, endpoint, name)
@@ -359,15 +392,15 @@ def build_router() -> APIRouter:
         ctx = _ctx(request)
         return [_batch_endpoint_view(ctx, e) for e in ctx.store.list(BE)]
 
-    @r.get("/batch-endpoints/{name}", tags=["batch"])
+    @r.get("/batch-endpoints/{name}", tags=["batch"], responses=_errors(404))
     async def get_batch_endpoint(request: Request, name: str) -> dict[str, Any]:
         ctx = _ctx(request)
         return _batch_endpoint_view(ctx, ctx.store.get(BE, name))
 
-    @r.put("/batch-endpoints/{name}", tags=["batch"])
-    async def put_batch_endpoint(request: Request, name: str, body: dict[str, Any] = Body(...)) -> dict[str, Any]:
+    @r.put("/batch-endpoints/{name}", tags=["batch"], summary="Create or update a batch endpoint",
+           responses=_errors(400))
+    async def put_batch_endpoint(request: Request, name: str, spec: BatchEndpoint) -> dict[str, Any]:
         ctx = _ctx(request)
-        spec = parse_spec(BatchEndpoint, body)
         _same_name(name, spec.name)
         existing = ctx.store.find(BE, name)
         if existing is not None and "defaults" not in spec.model_fields_set:
@@ -379,7 +412,7 @@ def build_router() -> APIRouter:
         ctx.event("EndpointUpdated" if existing else "EndpointCreated", "batch endpoint saved", endpoint=name)
         return _batch_endpoint_view(ctx, res)
 
-    @r.delete("/batch-endpoints/{name}", tags=["batch"])
+    @r.delete("/batch-endpoints/{name}", tags=["batch"], responses=_errors(404, 409))
     async def delete_batch_endpoint(request: Request, name: str) -> dict[str, Any]:
         ctx = _ctx(request)
         ctx.store.get(BE, name)
@@ -392,7 +425,8 @@ def build_router() -> APIRouter:
         ctx.event("EndpointDeleted", "batch endpoint and its deployments deleted", endpoint=name)
         return {"name": name, "deleted": True}
 
-    @r.post("/batch-endpoints/{name}/jobs", tags=["batch"], summary="Invoke: create a job")
+    @r.post("/batch-endpoints/{name}/jobs", tags=["batch"], summary="Invoke: create a job",
+            responses=_errors(400, 404, 409, 501))
     async def invoke_batch(request: Request, name: str, body: JobRequest) -> dict[str, Any]:
         ctx = _ctx(request)
         ep = ctx.store.get(BE, name).spec
@@ -404,26 +438,29 @@ def build_router() -> APIRouter:
         overrides = dict(body.overrides)
         if body.output:
             overrides["output"] = body.output
+        _check_location("input", body.input)
+        if "output" in overrides:
+            _check_location("output", overrides["output"])
         return await _batch(ctx).submit(name, dep, body.input, overrides)
 
     # --- batch deployments --------------------------------------------------------------
-    @r.get("/batch-endpoints/{endpoint}/deployments", tags=["batch"])
+    @r.get("/batch-endpoints/{endpoint}/deployments", tags=["batch"], responses=_errors(404))
     async def list_batch_deployments(request: Request, endpoint: str) -> list[dict[str, Any]]:
         ctx = _ctx(request)
         ctx.store.get(BE, endpoint)
         return [d.to_dict() for d in ctx.store.list(BD, endpoint)]
 
-    @r.get("/batch-endpoints/{endpoint}/deployments/{name}", tags=["batch"])
+    @r.get("/batch-endpoints/{endpoint}/deployments/{name}", tags=["batch"], responses=_errors(404))
     async def get_batch_deployment(request: Request, endpoint: str, name: str) -> dict[str, Any]:
         ctx = _ctx(request)
         return ctx.store.get(BD, endpoint, name).to_dict()
 
-    @r.put("/batch-endpoints/{endpoint}/deployments/{name}", tags=["batch"])
+    @r.put("/batch-endpoints/{endpoint}/deployments/{name}", tags=["batch"],
+           summary="Create or update a batch deployment", responses=_errors(400, 404))
     async def put_batch_deployment(
-        request: Request, endpoint: str, name: str, body: dict[str, Any] = Body(...), set_default: bool = False,
+        request: Request, endpoint: str, name: str, spec: BatchDeployment, set_default: bool = False,
     ) -> dict[str, Any]:
         ctx = _ctx(request)
-        spec = parse_spec(BatchDeployment, body)
         _same_name(name, spec.name)
         _same_name(endpoint, spec.endpoint_name, "endpoint_name")
         ep = ctx.store.get(BE, endpoint)
@@ -442,7 +479,7 @@ def build_router() -> APIRouter:
             ctx.event("DefaultDeploymentSet", f"default deployment is now {name!r}", endpoint=endpoint)
         return res.to_dict()
 
-    @r.delete("/batch-endpoints/{endpoint}/deployments/{name}", tags=["batch"])
+    @r.delete("/batch-endpoints/{endpoint}/deployments/{name}", tags=["batch"], responses=_errors(404, 409))
     async def delete_batch_deployment(request: Request, endpoint: str, name: str) -> dict[str, Any]:
         ctx = _ctx(request)
         ep = ctx.store.get(BE, endpoint).spec
@@ -469,20 +506,24 @@ def build_router() -> APIRouter:
             return [j for j in jobs if state is None or j["state"] == state]
         return ctx.store.list_jobs(endpoint=endpoint, states=(state,) if state else None)
 
-    @r.get("/jobs/{job_id}", tags=["batch"])
+    @r.get("/jobs/{job_id}", tags=["batch"], responses=_errors(404))
     async def get_job(request: Request, job_id: str) -> dict[str, Any]:
         ctx = _ctx(request)
         return ctx.batch.job(job_id) if ctx.batch is not None else ctx.store.get_job(job_id)
 
-    @r.post("/jobs/{job_id}/cancel", tags=["batch"])
+    @r.post("/jobs/{job_id}/cancel", tags=["batch"], responses=_errors(404, 501))
     async def cancel_job(request: Request, job_id: str) -> dict[str, Any]:
         ctx = _ctx(request)
         ctx.store.get_job(job_id)
         return await _batch(ctx).cancel(job_id)
 
     # --- advisor --------------------------------------------------------------------------
-    @r.post("/advise", tags=["advisor"], summary="Recommend online or batch for a workload")
-    async def advise(request: Request, body: dict[str, Any] = Body(...)) -> dict[str, Any]:
+    @r.post("/advise", tags=["advisor"], summary="Recommend online or batch for a workload",
+            responses=_errors(400, 404, 408, 424, 501))
+    async def advise(request: Request, body: dict[str, Any] = Body(
+        ..., description="A workload (docs/advisor.md): model, frequency, and latency_ms or deadline, rates or rows; "
+        "the advisor names any field it cannot read.",
+    )) -> dict[str, Any]:
         ctx = _ctx(request)
         try:
             from ..advisor import advise as run_advice

@@ -170,18 +170,9 @@ def stop(home: Home, timeout: float = 30.0) -> HostInfo | None:
 
 
 def _setup_logging(home: Home, foreground: bool) -> None:
-    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    root = logging.getLogger()
-    root.setLevel(logging.INFO)
-    handler: logging.Handler = logging.StreamHandler(sys.stderr)
-    if foreground:
-        root.addHandler(logging.FileHandler(home.host_log))
-    handler.setFormatter(fmt)
-    root.addHandler(handler)
-    for h in root.handlers:
-        h.setFormatter(fmt)
-    for noisy in ("uvicorn.access", "httpx", "alembic", "distributed.shuffle"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    from .logs import setup_host_logging
+
+    setup_host_logging(home.host_log, foreground=foreground)
 
 
 def serve(home: Home, host: str = "127.0.0.1", port: int = DEFAULT_PORT, foreground: bool = False) -> int:
@@ -240,7 +231,8 @@ def serve(home: Home, host: str = "127.0.0.1", port: int = DEFAULT_PORT, foregro
 
     app = create_host_app(ctx, token, request_shutdown)
     config = uvicorn.Config(
-        app, loop="uvloop", http="httptools", log_level="warning", access_log=False,
+        # log_config=None: uvicorn's lines go through our rotating, rate-limited host log.
+        app, loop="uvloop", http="httptools", log_level="warning", access_log=False, log_config=None,
         timeout_keep_alive=30, backlog=2048, lifespan="on",
     )
     server = uvicorn.Server(config)

@@ -1,0 +1,57 @@
+"""A size limit on control-plane request bodies.
+
+FastAPI reads a body whole before any dependency runs, the admin-token check included, so without
+a limit any local process could make the host buffer gigabytes.  Specs, traffic tables and job
+requests are a few kilobytes; 4 MiB leaves room for large tag or environment tables.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.exceptions import HTTPException
+
+__all__ = ["ControlBodyLimit", "MAX_CONTROL_BODY_BYTES"]
+
+MAX_CONTROL_BODY_BYTES = 4 * 1024 * 1024
+
+
+def _too_large(limit: int) -> str:
+    return (f"the request body is larger than {limit // (1024 * 1024)} MiB; "
+            "a control-plane request is a small JSON document")
+
+
+class ControlBodyLimit:
+    """ASGI middleware: 413 for a declared ``Content-Length`` over the limit (nothing is read), and
+    for a streamed body as soon as it passes the limit."""
+
+    def __init__(self, app: Any, max_bytes: int = MAX_CONTROL_BODY_BYTES) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or ()).get(b"content-length", b"").strip()
+        if declared and (not declared.isdigit() or int(declared) > self.max_bytes):
+            body = json.dumps({"error_code": "PayloadTooLarge", "message": _too_large(self.max_bytes)},
+                              separators=(",", ":")).encode()
+            await send({"type": "http.response.start", "status": 413, "headers": [
+                (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close")]})
+            await send({"type": "http.response.body", "body": body})
+            return
+        received = 0
+
+        async def limited_receive() -> Any:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    # FastAPI re-raises an HTTPException met while reading the body: it becomes the 413.
+                    raise HTTPException(413, _too_large(self.max_bytes))
+            return message
+
+        await self.app(scope, limited_receive, send)
