@@ -12,20 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
-from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 import pytest
 
-from toolkit.batch.testing import make_context
 from toolkit.errors import TooManyRequests, Unavailable
-from toolkit.home import Home
 from toolkit.host.services import HostContext
 from toolkit.online.resources import compute_for
 from toolkit.online.router import RouteTable
 from toolkit.online.service import OnlineService
-from toolkit.online.supervisor import READY, STARTING, Deployment, Generation, Instance
+from toolkit.online.supervisor import READY, STARTING, Deployment, Generation
 from toolkit.specs import OnlineDeployment
 
 MODEL = "models:/churn/1"
@@ -60,18 +56,10 @@ async def until_waiting(dep: Deployment, n: int) -> None:
     raise AssertionError(f"expected {n} waiter(s), have {len(dep.waiters)}")
 
 
-@pytest.fixture(scope="module")
-def context(tmp_path_factory: pytest.TempPathFactory, demo_registry: Path) -> HostContext:
-    """One host context for the module (opening the registry is the slow part); read-only here."""
-    root = tmp_path_factory.mktemp("admission-home")
-    shutil.copy(demo_registry / "mlflow.db", root / "mlflow.db")
-    return make_context(Home(root))
-
-
 @pytest.fixture
-def svc(context: HostContext) -> OnlineService:
+def svc(idle_host_context: HostContext) -> OnlineService:
     """A fresh, never started online service per test: its deployments are the test's own."""
-    return OnlineService(context, autoscale=False)
+    return OnlineService(idle_host_context, autoscale=False)
 
 
 def test_slots_go_to_the_least_busy_ready_instance_up_to_the_limit(svc: OnlineService) -> None:
