@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -87,3 +88,68 @@ def run_cli(*args: str, home: Home | None = None, timeout: float = 180) -> subpr
         env["ENDPOINTS_HOME"] = str(home.root)
     return subprocess.run([sys.executable, "-m", "toolkit", *args], capture_output=True, text=True, env=env,
                           timeout=timeout)
+
+
+# --- shared, read-only state for whole modules or the whole session ------------------------------
+
+ADVISOR_MODELS = ("models:/churn@champion", "models:/oj-sales@production")
+
+
+@pytest.fixture(scope="session")
+def advisor_profile_home(tmp_path_factory: pytest.TempPathFactory, demo_registry: Path) -> Home:
+    """A home in which the demo models of ``ADVISOR_MODELS`` were profiled for real, once per session.
+
+    Measuring a model takes seconds (a child process imports MLflow, loads the model and times
+    predictions); a profile is a property of the model version and the machine, not of a test, so
+    one measurement serves every advisor test.  Treat this home as read-only.
+    """
+    from toolkit.advisor import profile_model
+
+    root = tmp_path_factory.mktemp("advisor-profiles")
+    shutil.copy(demo_registry / "mlflow.db", root / "mlflow.db")
+    home = Home(root).ensure()
+    for uri in ADVISOR_MODELS:
+        profile_model(home, uri)
+    _point_mlflow_back()
+    return home
+
+
+@pytest.fixture(scope="session")
+def advisor_profiles(advisor_profile_home: Home) -> dict[str, Any]:
+    """The session's profiles by model URI (``ADVISOR_MODELS``), read from its cache."""
+    from toolkit.advisor import profile_model
+
+    profiles = {uri: profile_model(advisor_profile_home, uri) for uri in ADVISOR_MODELS}
+    _point_mlflow_back()
+    return profiles
+
+
+def _point_mlflow_back() -> None:
+    """Opening a registry points this process's MLflow at its home; a session fixture set up in
+    the middle of a test points it back at the test's own home (``ENDPOINTS_HOME``)."""
+    active = os.environ.get("ENDPOINTS_HOME")
+    if active:
+        Home(active).configure_mlflow()
+
+
+@pytest.fixture
+def profile_cache(home: Home, advisor_profile_home: Home) -> Home:
+    """``home`` with the session's measured profiles in its profile cache, so ``advise(home, ...)``
+    (in this process, in the host or in the CLI) reads them instead of measuring again."""
+    target = home.cache / "profiles"
+    target.mkdir(parents=True, exist_ok=True)
+    for f in (advisor_profile_home.cache / "profiles").glob("*.json"):
+        shutil.copy(f, target / f.name)
+    return home
+
+
+@pytest.fixture(scope="session")
+def idle_host_context(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A host context (home, store, registry) with no model and no host running, for unit tests
+    that build services without starting them.  Opening the registry is the slow part, so one
+    serves the session; tests keep their own state in the services they build on it."""
+    from toolkit.batch.testing import make_context
+
+    context = make_context(Home(tmp_path_factory.mktemp("idle-host")))
+    _point_mlflow_back()
+    return context
