@@ -4,24 +4,18 @@ object (repr, HTML, JSON, specs)."""
 from __future__ import annotations
 
 import json
-import shutil
-from pathlib import Path
 
 import pytest
 
-from toolkit.advisor import QUESTIONS, Advice, ModelProfile, Workload, advise, profile_model
+from toolkit.advisor import QUESTIONS, Advice, ModelProfile, Workload, advise
 from toolkit.errors import InvalidSpec, NotFound
-from toolkit.home import Home
 from toolkit.specs import BatchDeployment, BatchEndpoint, OnlineDeployment, OnlineEndpoint
 
 
-@pytest.fixture(scope="module")
-def profiles(tmp_path_factory: pytest.TempPathFactory, demo_registry: Path) -> dict[str, ModelProfile]:
-    """Real profiles of the demo models, measured once for this module (each takes a few seconds)."""
-    root = tmp_path_factory.mktemp("advisor-home")
-    shutil.copy(demo_registry / "mlflow.db", root / "mlflow.db")
-    home = Home(root).ensure()
-    return {uri: profile_model(home, uri) for uri in ("models:/churn@champion", "models:/oj-sales@production")}
+@pytest.fixture
+def profiles(advisor_profiles: dict[str, ModelProfile]) -> dict[str, ModelProfile]:
+    """Real profiles of the demo models, measured once per session (conftest.advisor_profiles)."""
+    return advisor_profiles
 
 
 CHURN, OJ = "models:/churn@champion", "models:/oj-sales@production"

@@ -1,4 +1,7 @@
-"""Profiles are measured in a child process, honestly, once per model version."""
+"""Profiles are measured in a child process, honestly, once per model version.
+
+The real measurement checked here is the session's one (conftest.advisor_measurement), which the
+other advisor tests reuse."""
 
 from __future__ import annotations
 
@@ -13,8 +16,10 @@ from toolkit.advisor.profile import PROFILE_SIZES, profile_cache_path
 from toolkit.errors import ModelError, NotFound, RequestTimeout
 
 
-def test_profile_is_measured_once_and_reused(home):
-    first = profile_model(home, "models:/churn@champion")
+def test_profile_is_measured_once_and_reused(advisor_measurement):
+    # The session's one real measurement of churn v1 (conftest.advisor_measurement), in its own home.
+    home, measured = advisor_measurement
+    first = measured["models:/churn@champion"]
     assert not first.from_cache and first.complete
     assert (first.name, first.version, first.model_uri) == ("churn", "1", "models:/churn/1")
     assert sorted(first.latency_ms) == list(PROFILE_SIZES) and all(v > 0 for v in first.latency_ms.values())
@@ -24,6 +29,7 @@ def test_profile_is_measured_once_and_reused(home):
     assert json.loads(cache.read_text())["key"] == first.key
 
     # The same version by another name (alias vs number) is the same profile: no second measurement.
+    # (A cache hit only reads, so the shared home stays as it was.)
     again = profile_model(home, "models:/churn/1")
     assert again.from_cache and again.measured_at == first.measured_at and again.latency_ms == first.latency_ms
     advice = advise(home, model="models:/churn@champion", frequency="weekly", rows_per_run=100)

@@ -50,6 +50,19 @@ def run(main: Callable[[], Awaitable[Any]]) -> Any:
     return asyncio.run(main())
 
 
+async def until(predicate: Callable[[], Any], what: str, timeout: float = 120.0, every: float = 0.05) -> Any:
+    """Poll ``predicate`` until it returns something truthy (and return that); TimeoutError naming
+    ``what`` after ``timeout`` seconds.  Tests wait on state, never on a fixed sleep."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = predicate()
+        if got:
+            return got
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what}: not within {timeout:g} s")
+        await asyncio.sleep(every)
+
+
 def expected(files: list[Path]) -> pd.DataFrame:
     """Every input row, in order, with the prediction the model gives in this process."""
     model = mlflow.pyfunc.load_model("models:/oj-sales/1")
@@ -126,10 +139,8 @@ def test_twenty_csv_files_in_order_then_rows_split_and_scale_to_zero(home: Home,
             assert_same_rows(pd.read_parquet(out / "predictions.parquet"), expected(pq_files))
 
             # No job: the local cluster retires its workers within the idle timeout.
-            deadline = time.monotonic() + 2 + 15
-            while svc.cluster_info()["local"]["workers"] and time.monotonic() < deadline:
-                await asyncio.sleep(0.2)
-            assert svc.cluster_info()["local"]["workers"] == 0
+            await until(lambda: svc.cluster_info()["local"]["workers"] == 0, "idle workers retired",
+                        timeout=2 + 15, every=0.2)
             assert any(e.reason == "ClusterScaled" for e in ctx.store.events(limit=1000))
         finally:
             await svc.stop()
@@ -198,8 +209,8 @@ def test_worker_killed_mid_job_every_row_exactly_once(home: Home, tmp_path: Path
         await svc.start()
         try:
             job = await svc.submit("oj-batch", None, str(tmp_path / "weekly"), {})
-            while svc.job(job["id"])["progress"].get("completed", 0) < 3:
-                await asyncio.sleep(0.1)
+            await until(lambda: svc.job(job["id"])["progress"].get("completed", 0) >= 3, "3 mini-batches done",
+                        timeout=180, every=0.1)
             pids = svc.cluster_info()["local"]["pools"][0]["pids"]
             assert pids
             os.kill(pids[0], signal.SIGKILL)
@@ -230,9 +241,13 @@ def test_two_jobs_on_a_cluster_that_fits_one_and_cancel(home: Home, tmp_path: Pa
                 svc.submit("oj-batch", None, str(tmp_path / "weekly"), {}),
                 svc.submit("oj-batch", None, str(tmp_path / "weekly"), {}),
             )
-            await asyncio.sleep(0.5)
-            # Both were invoked at once; whichever was persisted first runs, the other waits.
-            first, second = sorted((svc.job(a["id"]), svc.job(b["id"])), key=lambda j: j["state"] != "Running")
+            # Both were invoked at once; whichever was persisted first runs, the other waits.  Wait
+            # for one to be running (a state, not a time), then look at both in one snapshot.
+            def one_running() -> list[dict[str, Any]] | None:
+                jobs = sorted((svc.job(a["id"]), svc.job(b["id"])), key=lambda j: j["state"] != "Running")
+                return jobs if jobs[0]["state"] == "Running" else None
+
+            first, second = await until(one_running, "one of two jobs running")
             assert first["state"] == "Running"
             assert second["state"] == "Queued" and second["queue_position"] == 1
             third = await svc.submit("oj-batch", None, str(tmp_path / "weekly"), {})
@@ -240,11 +255,15 @@ def test_two_jobs_on_a_cluster_that_fits_one_and_cancel(home: Home, tmp_path: Pa
             assert canceled["state"] == "Canceled"
 
             done1 = await wait_for_job(svc, first["id"])
-            seen_running = False
-            while svc.job(second["id"])["state"] not in ("Completed", "Failed"):
-                seen_running |= svc.job(second["id"])["state"] == "Running"
-                await asyncio.sleep(0.1)
-            done2 = svc.job(second["id"])
+            seen: set[str] = set()
+
+            def second_finished() -> dict[str, Any] | None:
+                job = svc.job(second["id"])
+                seen.add(job["state"])
+                return job if job["state"] in ("Completed", "Failed") else None
+
+            done2 = await until(second_finished, "the queued job to finish", every=0.1)
+            seen_running = "Running" in seen
             assert done1["state"] == done2["state"] == "Completed"
             assert seen_running and done2["started_at"] >= done1["ended_at"] - 0.5
 

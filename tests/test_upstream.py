@@ -38,8 +38,12 @@ async def _echo_app(scope, receive, send):  # a minimal ASGI app, served by uvic
 async def _with_uvicorn(path: str, fn):
     server = uvicorn.Server(uvicorn.Config(_echo_app, uds=path, log_level="warning", lifespan="off"))
     task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
+    async with asyncio.timeout(30):  # a server that cannot start fails the test instead of hanging it
+        while not server.started:
+            if task.done():
+                task.result()  # serve() ended early: raise what stopped it
+                raise AssertionError("uvicorn stopped before it started listening")
+            await asyncio.sleep(0.01)
     try:
         return await fn()
     finally:
