@@ -77,6 +77,7 @@ class EndpointsApp(App[int]):
         self.poll_interval = poll_interval
         self.cursor_blink = cursor_blink
         self._polling = False
+        self._poll_error: str | None = None
         self._poll_timer: Any = None
 
     # --- layout ---------------------------------------------------------------------------------
@@ -170,24 +171,31 @@ class EndpointsApp(App[int]):
 
     @work(thread=True, group="poll", exit_on_error=False)
     def fetch_snapshot(self) -> None:
-        from toolkit.errors import HostNotRunning, HostTimeout, ToolkitError
+        from toolkit.errors import HostNotRunning, ToolkitError
 
+        snap = None
         try:
             assert self.ws is not None
             snap = self.ws.snapshot(events_after=self.event_cursor)
         except HostNotRunning as err:
-            self.call_from_thread(self._poll_done, None)
             self.post_message(HostLost(str(err)))
-            return
-        except (HostTimeout, ToolkitError) as err:
-            self.call_from_thread(self._poll_done, None)
-            self.call_from_thread(self.notify, str(err), title="host", severity="warning")
-            return
-        self.call_from_thread(self._poll_done, snap)
+        except ToolkitError as err:
+            self.call_from_thread(self._poll_failed, str(err))
+        except Exception as err:  # shown, and the next tick tries again
+            self.call_from_thread(self._poll_failed, f"{type(err).__name__}: {err}")
+        finally:
+            self.call_from_thread(self._poll_done, snap)
+
+    def _poll_failed(self, message: str) -> None:
+        # Once per distinct problem: a failing poll every second must not bury the screen in toasts.
+        if message != self._poll_error:
+            self._poll_error = message
+            self.notify(message, title="host", severity="warning", timeout=8)
 
     def _poll_done(self, snap: "Snapshot | None") -> None:
         self._polling = False
         if snap is not None:
+            self._poll_error = None
             self.take_snapshot(snap)
 
     def take_snapshot(self, snap: "Snapshot") -> None:

@@ -37,5 +37,5 @@ class HostBar(Static):
             f"  up {_uptime(snap.host.uptime_s)}  ",
             (f"{len(snap.online_endpoints)}", "bold"), " online  ",
             (f"{len(snap.batch_endpoints)}", "bold"), " batch  ",
-            (f"{jobs}", "bold"), " jobs running",
+            (f"{jobs}", "bold"), " job running" if jobs == 1 else " jobs running",
         ))

@@ -153,8 +153,9 @@ class LiveView(DataView):
         events: list["Event"] = [e for e in self.app.events if e.endpoint == endpoint][-6:]
         lines = [Text("events", style="bold")]
         for e in events:
+            where = f" {e.deployment}" if e.deployment else ""
             lines.append(Text.assemble((clock(e.ts), "dim"), " ", (e.reason, EVENT_STYLE.get(e.reason, "bold")),
-                                       " ", e.deployment or "", " ", e.message, overflow="ellipsis", no_wrap=True))
+                                       (where, "bold"), " ", e.message, overflow="ellipsis", no_wrap=True))
         if not events:
             lines.append(Text("none yet", style="dim"))
         self.query_one("#live-events", Static).update(Text("\n").join(lines))
