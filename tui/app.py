@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.widgets import Footer, Input, TabbedContent, TabPane, TextArea
 
 from .commands import ActionsProvider
@@ -98,7 +99,7 @@ class EndpointsApp(App[int]):
 
     def on_mount(self) -> None:
         self.apply_cursor_blink(self.screen)
-        self.query_one(ModelsView).focus_main()
+        self.call_after_refresh(self.main.query_one(ModelsView).focus_main)
         if self.fixed:
             self.post_message(ModelsLoaded())
             self.post_message(SnapshotUpdated())
@@ -112,6 +113,13 @@ class EndpointsApp(App[int]):
         for widget in root.query("Input, TextArea"):
             if isinstance(widget, (Input, TextArea)):
                 widget.cursor_blink = False
+
+    @property
+    def main(self) -> Any:
+        """The screen holding the tabs (dialogs and other screens stack above it)."""
+        if not self.screen_stack:  # quitting: every screen is gone
+            raise NoMatches("the app has no screen")
+        return self.screen_stack[0]
 
     def now(self) -> float:
         """The time the views measure 'ago' from: the snapshot's, so fixed data renders the same."""
@@ -145,7 +153,9 @@ class EndpointsApp(App[int]):
 
         if isinstance(self.screen, NoHostScreen):
             self.pop_screen()
-        self.query_one(HostBar).set_host(message.url, self.home.root)
+        bar = self._hostbar()
+        if bar is not None:
+            bar.set_host(message.url, self.home.root)
         self.load_models()
         if self._poll_timer is None:
             self._poll_timer = self.set_interval(self.poll_interval, self.poll)
@@ -154,7 +164,9 @@ class EndpointsApp(App[int]):
     def on_host_lost(self, message: HostLost) -> None:
         from .screens.nohost import NoHostScreen
 
-        self.query_one(HostBar).set_down(message.reason)
+        bar = self._hostbar()
+        if bar is not None:
+            bar.set_down(message.reason)
         if isinstance(self.screen, NoHostScreen):
             self.screen.show_reason(message.reason)
             return
@@ -162,6 +174,12 @@ class EndpointsApp(App[int]):
             self._poll_timer.stop()
             self._poll_timer = None
         self.push_screen(NoHostScreen(self.home.root, message.reason))
+
+    def _hostbar(self) -> HostBar | None:
+        try:
+            return self.main.query_one(HostBar)
+        except NoMatches:  # quitting
+            return None
 
     # --- polling --------------------------------------------------------------------------------
     def poll(self) -> None:
@@ -215,13 +233,17 @@ class EndpointsApp(App[int]):
             self.poll()
 
     def on_snapshot_updated(self, _: SnapshotUpdated) -> None:
+        try:
+            bar, views = self.main.query_one(HostBar), self.data_views()
+        except NoMatches:  # the app is quitting and its widgets are gone: nothing to redraw
+            return
         if self.snapshot is not None:
-            self.query_one(HostBar).set_snapshot(self.snapshot, self.now())
-        for view in self.data_views():
+            bar.set_snapshot(self.snapshot, self.now())
+        for view in views:
             view.update_view()
 
     def data_views(self) -> list[Any]:
-        return [self.query_one(cls) for cls in (ModelsView, EndpointsView, LiveView, JobsView, TestPanel)]
+        return [self.main.query_one(cls) for cls in (ModelsView, EndpointsView, LiveView, JobsView, TestPanel)]
 
     @work(thread=True, group="models", exit_on_error=False)
     def load_models(self) -> None:
@@ -237,8 +259,12 @@ class EndpointsApp(App[int]):
         self.post_message(ModelsLoaded())
 
     def on_models_loaded(self, _: ModelsLoaded) -> None:
-        self.query_one(ModelsView).update_view()
-        self.query_one(TestPanel).update_view()
+        try:
+            views = [self.main.query_one(ModelsView), self.main.query_one(TestPanel)]
+        except NoMatches:
+            return
+        for view in views:
+            view.update_view()
 
     # --- cross-view navigation ------------------------------------------------------------------
     def on_open_deploy(self, message: OpenDeploy) -> None:
@@ -250,19 +276,20 @@ class EndpointsApp(App[int]):
         self.push_screen(DeployScreen(message.model_uri, message.model))
 
     def on_open_live(self, message: OpenLive) -> None:
-        self.query_one(LiveView).select_endpoint(message.endpoint)
+        self.main.query_one(LiveView).select_endpoint(message.endpoint)
         self.action_view("live")
 
     def on_open_test(self, message: OpenTest) -> None:
-        self.query_one(TestPanel).aim(message.endpoint, message.deployment)
+        self.main.query_one(TestPanel).aim(message.endpoint, message.deployment)
         self.action_view("test")
 
     # --- actions --------------------------------------------------------------------------------
     def action_view(self, name: str) -> None:
         if name in VIEWS:
-            self.query_one("#tabs", TabbedContent).active = name
+            self.main.query_one("#tabs", TabbedContent).active = name
             view = self.data_views()[VIEWS.index(name)]
-            view.focus_main()
+            # Focus once the pane is shown: a hidden widget cannot take the focus.
+            self.call_after_refresh(view.focus_main)
 
     def action_help(self) -> None:
         from .screens.help import HelpScreen
@@ -279,7 +306,7 @@ class EndpointsApp(App[int]):
         """Switch to ``view`` and run one of its actions (what the command palette does)."""
         self.action_view(view)
         target = self.data_views()[VIEWS.index(view)]
-        self.call_later(getattr(target, f"action_{action}"))
+        self.call_after_refresh(getattr(target, f"action_{action}"))
 
     def on_unmount(self) -> None:
         if self.ws is not None:

@@ -48,7 +48,7 @@ class DeployScreen(Screen[bool]):
         self.advice: Any = None
         self.option = "online"
         self.settings_touched = False
-        self._filling = False
+        self._filled: dict[str, str] = {}
         self._advise_seq = 0
         self._timer: Timer | None = None
         self.deploying = False
@@ -88,8 +88,8 @@ class DeployScreen(Screen[bool]):
         return {key: self.query_one(f"#w-{key}", Input).value for key in WORKLOAD_FIELDS}
 
     def on_input_changed(self, event: Input.Changed) -> None:
-        if self._filling or event.input.id is None:
-            return
+        if event.input.id is None or self._filled.get(event.input.id) == event.value:
+            return  # a value this screen filled in, not the user's edit
         if event.input.id.startswith("w-"):
             if self._timer is not None:
                 self._timer.stop()
@@ -149,15 +149,9 @@ class DeployScreen(Screen[bool]):
                         "s-rows": str(plan.batch_rows or "")})
 
     def _fill(self, values: dict[str, str]) -> None:
-        self._filling = True
-        try:
-            for input_id, value in values.items():
-                self.query_one(f"#{input_id}", Input).value = value
-        finally:
-            self.call_after_refresh(self._end_fill)
-
-    def _end_fill(self) -> None:
-        self._filling = False
+        for input_id, value in values.items():
+            self._filled[input_id] = value
+            self.query_one(f"#{input_id}", Input).value = value
 
     def on_radio_set_changed(self, event: RadioSet.Changed) -> None:
         chosen = "batch" if event.pressed.id == "opt-batch" else "online"

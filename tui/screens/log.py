@@ -12,12 +12,15 @@ from textual.widgets import Footer, Label, RichLog
 
 __all__ = ["LogScreen"]
 
+READ_BYTES = 65536
+
 
 class LogScreen(Screen[None]):
     BINDINGS = [
         Binding("escape,q", "close", "Back"),
         Binding("f", "toggle_follow", "Follow"),
         Binding("c", "clear", "Clear"),
+        Binding("i", "next_instance", "Instance"),
     ]
 
     def __init__(self, endpoint: str, deployment: str, interval: float = 1.0) -> None:
@@ -26,6 +29,8 @@ class LogScreen(Screen[None]):
         self.deployment = deployment
         self.interval = interval
         self.offset: int | None = None
+        self.instance: str | None = None
+        self.instances: list[str] = []
         self.follow = True
         self._busy = False
 
@@ -48,29 +53,58 @@ class LogScreen(Screen[None]):
     def fetch(self, ws: Any) -> None:
         from toolkit.errors import ToolkitError
 
+        offset, instance = self.offset, self.instance
         try:
-            chunk = ws.online_deployments.log_tail(self.endpoint, self.deployment, offset=self.offset)
+            for _ in range(8):  # catch up in a few reads when much was appended since the last tick
+                chunk = ws.online_deployments.log_tail(self.endpoint, self.deployment, instance=instance,
+                                                        offset=offset, max_bytes=READ_BYTES)
+                self.app.call_from_thread(self._append, chunk)
+                offset, instance = chunk.offset, chunk.instance
+                if len(chunk.text.encode()) < READ_BYTES:
+                    break
         except ToolkitError as err:
             self.app.call_from_thread(self._failed, str(err))
             return
-        self.app.call_from_thread(self._append, chunk)
+        self.app.call_from_thread(self._done)
 
-    def _failed(self, message: str) -> None:
+    def _failed(self, message: str) -> None:  # shown in the title; the next tick tries again
         self._busy = False
         self.query_one("#log-title", Label).update(f"log of {self.endpoint}/{self.deployment}: {message}")
 
-    def _append(self, chunk: Any) -> None:
+    def _done(self) -> None:
         self._busy = False
+
+    def _append(self, chunk: Any) -> None:
+        if self.instance is not None and chunk.instance not in (None, self.instance):
+            return  # an answer for the instance we just switched away from
         self.offset = chunk.offset
+        self.instance = chunk.instance
+        if chunk.instances != self.instances:
+            self.instances = list(chunk.instances)
+            self._title()
         if chunk.text:
             log = self.query_one("#log", RichLog)
             for line in chunk.text.rstrip("\n").split("\n"):
                 log.write(line, scroll_end=self.follow)
 
+    def _title(self) -> None:
+        state = "following" if self.follow else "paused; f follows"
+        which = f" instance {self.instance}" if self.instance else ""
+        others = f" (i: {len(self.instances)} instances)" if len(self.instances) > 1 else ""
+        self.query_one("#log-title", Label).update(f"log of {self.endpoint}/{self.deployment}{which}, {state}{others}")
+
     def action_toggle_follow(self) -> None:
         self.follow = not self.follow
-        state = "following" if self.follow else "paused; f follows"
-        self.query_one("#log-title", Label).update(f"log of {self.endpoint}/{self.deployment} ({state})")
+        self._title()
+
+    def action_next_instance(self) -> None:
+        if len(self.instances) < 2:
+            return
+        i = self.instances.index(self.instance) if self.instance in self.instances else -1
+        self.instance = self.instances[(i + 1) % len(self.instances)]
+        self.offset = None
+        self.query_one("#log", RichLog).clear()
+        self._title()
 
     def action_clear(self) -> None:
         self.query_one("#log", RichLog).clear()
