@@ -17,6 +17,8 @@ from tui_helpers import until
 pytest.importorskip("pytest_textual_snapshot")
 
 SIZE = (80, 24)
+MAIN_WIDGET = {"models": "models-table", "endpoints": "endpoints-table", "live": "live-cards", "jobs": "jobs-table",
+               "test": "test-request"}
 
 
 @pytest.fixture(autouse=True)
@@ -38,7 +40,8 @@ def sample() -> Any:
 def goto(view: str) -> Any:
     async def run_before(pilot: Any) -> None:
         pilot.app.action_view(view)
-        await pilot.pause()
+        await until(pilot, lambda: getattr(pilot.app.focused, "id", None) == MAIN_WIDGET[view],
+                    f"the {view} view to take the focus")
     return run_before
 
 
@@ -52,7 +55,8 @@ def test_traffic_editor_refusing_70_20(snap_compare: Any) -> None:
         from tui.screens.traffic import TrafficScreen
 
         pilot.app.action_view("endpoints")
-        await pilot.pause()
+        await until(pilot, lambda: pilot.app.focused is not None and pilot.app.focused.id == "endpoints-table",
+                    "the endpoints table to take the focus")
         await pilot.press("t")
         dialog = await until(pilot, lambda: isinstance(pilot.app.screen, TrafficScreen) and pilot.app.screen,
                              "the traffic editor")
@@ -63,13 +67,21 @@ def test_traffic_editor_refusing_70_20(snap_compare: Any) -> None:
 
 
 def test_help_screen(snap_compare: Any) -> None:
-    assert snap_compare(sample(), terminal_size=SIZE, press=["f1"])
+    async def run_before(pilot: Any) -> None:
+        from tui.screens.help import HelpScreen
+
+        await pilot.press("f1")
+        await until(pilot, lambda: isinstance(pilot.app.screen, HelpScreen), "the help screen")
+
+    assert snap_compare(sample(), terminal_size=SIZE, run_before=run_before)
 
 
 def test_deploy_flow_without_a_host(snap_compare: Any) -> None:
     async def run_before(pilot: Any) -> None:
         from tui.screens.deploy import DeployScreen
 
+        await until(pilot, lambda: getattr(pilot.app.focused, "id", None) == "models-table",
+                    "the models table to take the focus")
         await pilot.press("d")
         await until(pilot, lambda: isinstance(pilot.app.screen, DeployScreen), "the deploy flow")
         await pilot.pause()

@@ -44,6 +44,7 @@ class EndpointsApp(App[int]):
 
     CSS_PATH = "endpoints.tcss"
     TITLE = "Endpoints"
+    AUTO_FOCUS = "#models-table"
     COMMANDS = App.COMMANDS | {ActionsProvider}
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", priority=True),
@@ -99,7 +100,6 @@ class EndpointsApp(App[int]):
 
     def on_mount(self) -> None:
         self.apply_cursor_blink(self.screen)
-        self.call_after_refresh(self.main.query_one(ModelsView).focus_main)
         if self.fixed:
             self.post_message(ModelsLoaded())
             self.post_message(SnapshotUpdated())

@@ -68,8 +68,8 @@ class DeployScreen(Screen[bool]):
                 yield _field("endpoint", "s-endpoint", placeholder="endpoint name")
                 yield _field("deployment", "s-deployment", placeholder="deployment name")
                 yield _field("type", "s-instance_type", "cpu-small", "cpu-nano ... cpu-xlarge")
-                yield _field("instances", "s-count", "1", "instances / workers")
-                yield _field("batch rows", "s-rows", "", "micro-batch / mini-batch rows")
+                yield _field("instances", "s-count", "1", "instances or workers")
+                yield _field("batch rows", "s-rows", "", "rows per batch")
                 yield Button("Deploy (ctrl+d)", id="deploy", variant="success")
             with Vertical(id="deploy-side"):
                 yield VerticalScroll(Static(Text("asking the advisor...", style="dim"), id="advice"), id="advice-box")
