@@ -112,6 +112,10 @@ async def _deploy_a_model_online_from_the_models_view(live: Any) -> None:
         screen = await until(pilot, lambda: isinstance(app.screen, DeployScreen) and app.screen, "the deploy flow")
         await until(pilot, lambda: screen.advice is not None, "the advisor's answer", timeout=180)
         assert "deciding:" in screen_text(app)
+        # The proposed settings come from the advice until the user edits them.
+        advised = screen.advice.option(screen.advice.recommendation)
+        await until(pilot, lambda: screen.query_one("#s-instance_type").value == advised.instance_type,
+                    "the advised instance type in the settings")
         # Change an answer: the advice is asked again and still shows (debounced).
         first = screen.advice
         await type_into(pilot, "#w-peak_rps", "40")
@@ -226,6 +230,29 @@ async def _submit_and_cancel_a_batch_job(live: Any, tmp_path: Path) -> None:
     assert live.jobs.get(job_id).wait(timeout=120, raise_on_failure=False).state == "Canceled"
 
 
+async def _log_tail_and_credentials_only_on_request(live: Any) -> None:
+    from tui.screens.credentials import CredentialsScreen
+    from tui.screens.log import LogScreen
+
+    key = live.online_endpoints.get_credentials("tui-traffic")["primaryKey"]
+    app = new_app(live)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await connected(pilot)
+        await pilot.press("2")
+        await select_row(pilot, "endpoints-table", "online:tui-traffic/blue")
+        await pilot.press("l")
+        await until(pilot, lambda: isinstance(app.screen, LogScreen) and "starting (pid" in screen_text(app),
+                    "the deployment's log on screen")
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, LogScreen), "back to the endpoints")
+        assert key not in screen_text(app)
+        await pilot.press("k")
+        await until(pilot, lambda: isinstance(app.screen, CredentialsScreen) and key in screen_text(app),
+                    "the key, once asked for")
+        await pilot.press("escape")
+        await until(pilot, lambda: key not in screen_text(app), "the key gone with its dialog")
+
+
 def test_deploy_a_model_online_from_the_models_view(live: Any) -> None:
     asyncio.run(_deploy_a_model_online_from_the_models_view(live))
 
@@ -244,3 +271,7 @@ def test_send_a_test_request_and_read_who_served_it(live: Any) -> None:
 
 def test_submit_and_cancel_a_batch_job(live: Any, tmp_path: Path) -> None:
     asyncio.run(_submit_and_cancel_a_batch_job(live, tmp_path))
+
+
+def test_log_tail_and_credentials_only_on_request(live: Any) -> None:
+    asyncio.run(_log_tail_and_credentials_only_on_request(live))

@@ -7,12 +7,12 @@ from datetime import datetime
 
 __all__ = ["ms", "rate", "ago", "clock", "money", "bar", "STATE_STYLE"]
 
-# Theme-relative colours (Rich names that Textual's themes map sensibly on dark and light).
+# Colours chosen to keep a 4:1 contrast or better on both dark and light backgrounds.
 STATE_STYLE = {
-    "Succeeded": "green", "Ready": "green", "Completed": "green",
-    "Creating": "yellow", "Updating": "yellow", "Starting": "yellow", "Running": "yellow",
-    "Queued": "yellow", "Preparing": "yellow", "Finalizing": "yellow", "Canceling": "yellow",
-    "Failed": "red", "Unhealthy": "red", "Canceled": "magenta", "Deleting": "magenta",
+    "Succeeded": "green4", "Ready": "green4", "Completed": "green4",
+    "Creating": "dark_orange3", "Updating": "dark_orange3", "Starting": "dark_orange3", "Running": "dark_orange3",
+    "Queued": "dark_orange3", "Preparing": "dark_orange3", "Finalizing": "dark_orange3", "Canceling": "dark_orange3",
+    "Failed": "red3", "Unhealthy": "red3", "Canceled": "magenta3", "Deleting": "magenta3",
 }
 
 

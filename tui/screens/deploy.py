@@ -94,8 +94,8 @@ class DeployScreen(Screen[bool]):
             if self._timer is not None:
                 self._timer.stop()
             self._timer = self.set_timer(ADVISE_DELAY_S, self.ask_advisor)
-        elif event.input.id.startswith("s-"):
-            self.settings_touched = True
+        elif event.input.id.startswith("s-") and event.input.has_focus:
+            self.settings_touched = True  # typed by the user (values set by the screen arrive unfocused)
 
     def ask_advisor(self) -> None:
         workload, problem = workload_from_form(self.model_uri, self.form())
@@ -128,7 +128,7 @@ class DeployScreen(Screen[bool]):
             self.show_problem(message)
 
     def show_problem(self, message: str) -> None:
-        self.query_one("#advice", Static).update(Text.assemble(("✗ ", "bold red"), (message, "red")))
+        self.query_one("#advice", Static).update(Text.assemble(("✗ ", "bold red3"), (message, "red3")))
 
     def _advice_ready(self, advice: Any, seq: int) -> None:
         if seq != self._advise_seq:  # answers to older questions are dropped
@@ -185,7 +185,7 @@ class DeployScreen(Screen[bool]):
             return
         plan, problem = self.plan()
         if problem or plan is None:
-            self.progress(Text(f"✗ {problem}", style="bold red"))
+            self.progress(Text(f"✗ {problem}", style="bold red3"))
             self.app.notify(problem or "invalid settings", title="deploy", severity="error")
             return
         if app.ws is None:
@@ -193,7 +193,7 @@ class DeployScreen(Screen[bool]):
             return
         self.deploying = True
         self.query_one("#deploy", Button).disabled = True
-        self.progress(Text(f"creating {plan.option} endpoint {plan.endpoint}...", style="yellow"))
+        self.progress(Text(f"creating {plan.option} endpoint {plan.endpoint}...", style="dark_orange3"))
         self.run_deploy(app.ws, plan)
 
     def progress(self, text: Any) -> None:
@@ -206,7 +206,7 @@ class DeployScreen(Screen[bool]):
         def on_progress(status: Any) -> None:
             ready = sum(1 for i in status.instances if i.ready)
             self.app.call_from_thread(self.progress, Text(
-                f"{status.name}: {status.state}, instances ready {ready}/{status.instance_count}", style="yellow"))
+                f"{status.name}: {status.state}, instances ready {ready}/{status.instance_count}", style="dark_orange3"))
 
         try:
             message = plan.apply(ws, self.advice, on_progress)
@@ -221,7 +221,7 @@ class DeployScreen(Screen[bool]):
     def _deploy_failed(self, message: str) -> None:
         self.deploying = False
         self.query_one("#deploy", Button).disabled = False
-        self.progress(Text(f"✗ {message}", style="bold red"))
+        self.progress(Text(f"✗ {message}", style="bold red3"))
         self.app.notify(message, title="deploy failed", severity="error", timeout=10)
 
     def _deployed(self, plan: DeployPlan, message: str) -> None:
@@ -244,7 +244,7 @@ def render_advice(advice: Any) -> Group:
 
     cur = advice.workload.prices.currency
     parts: list[Any] = [
-        Text.assemble(("→ ", "bold"), (advice.recommendation.upper(), "bold reverse green"), "  ", advice.summary),
+        Text.assemble(("→ ", "bold"), (advice.recommendation.upper(), "bold reverse green4"), "  ", advice.summary),
         Text.assemble(("deciding: ", "bold"), QUESTIONS[advice.deciding_question]),
         Text(""),
     ]
@@ -255,14 +255,14 @@ def render_advice(advice: Any) -> Group:
     for row in advice.table():
         head = ("▶ " if row["recommended"] else "  ") + row["option"]
         if not row["feasible"]:
-            parts.append(Text.assemble((head, "bold"), ("  not feasible: " + row["why_not"], "red")))
+            parts.append(Text.assemble((head, "bold"), ("  not feasible: " + row["why_not"], "red3")))
             continue
         per_run = f"  {money(row['cost_per_run'], cur)}/run" if row["cost_per_run"] is not None else ""
-        parts.append(Text.assemble((head, "bold green" if row["recommended"] else "bold"), "  ", row["configuration"]))
+        parts.append(Text.assemble((head, "bold green4" if row["recommended"] else "bold"), "  ", row["configuration"]))
         parts.append(Text.assemble("    ", row["expected"], ("  " + money(row["cost_per_month"], cur) + "/month", "bold"),
                                    per_run))
     for warning in advice.warnings:
-        parts.append(Text(f"! {warning}", style="yellow"))
+        parts.append(Text(f"! {warning}", style="dark_orange3"))
     if advice.what_would_change:
         parts.append(Text(""))
         parts.append(Text("what would change it", style="bold"))

@@ -56,7 +56,7 @@ class JobDetailsScreen(Screen[None]):
             return Text.assemble(("errors per file: ", "bold"), f"none ({self.job.error_count} errors)")
         table = Table(title=f"errors per file ({self.job.error_count})", title_justify="left", expand=True)
         table.add_column("file", overflow="fold")
-        table.add_column("error", overflow="fold", style="red")
+        table.add_column("error", overflow="fold", style="red3")
         for f, e in self.job.failed_files.items():
             table.add_row(f, e)
         return table

@@ -75,11 +75,11 @@ class JobSubmitScreen(ModalScreen[dict[str, Any] | None]):
         problem = self.query_one("#submit-problem", Static)
         path = self.query_one("#job-input", Input).value.strip()
         if not path:
-            problem.update(Text("input: give a folder, file, glob or URL to score", style="bold red"))
+            problem.update(Text("input: give a folder, file, glob or URL to score", style="bold red3"))
             return
         overrides, why = parse_overrides(self.query_one("#job-overrides", Input).value)
         if why:
-            problem.update(Text(why, style="bold red"))
+            problem.update(Text(why, style="bold red3"))
             return
         request: dict[str, Any] = {"endpoint": self.query_one("#job-endpoint", Select).value, "input": path, **overrides}
         deployment = self.query_one("#job-deployment", Input).value.strip()

@@ -28,8 +28,8 @@ class LogScreen(Screen[None]):
         self.endpoint = endpoint
         self.deployment = deployment
         self.interval = interval
-        self.offset: int | None = None
-        self.instance: str | None = None
+        self.log_offset: int | None = None
+        self.log_instance: str | None = None
         self.instances: list[str] = []
         self.follow = True
         self._busy = False
@@ -53,7 +53,7 @@ class LogScreen(Screen[None]):
     def fetch(self, ws: Any) -> None:
         from toolkit.errors import ToolkitError
 
-        offset, instance = self.offset, self.instance
+        offset, instance = self.log_offset, self.log_instance
         try:
             for _ in range(8):  # catch up in a few reads when much was appended since the last tick
                 chunk = ws.online_deployments.log_tail(self.endpoint, self.deployment, instance=instance,
@@ -75,10 +75,10 @@ class LogScreen(Screen[None]):
         self._busy = False
 
     def _append(self, chunk: Any) -> None:
-        if self.instance is not None and chunk.instance not in (None, self.instance):
+        if self.log_instance is not None and chunk.instance not in (None, self.log_instance):
             return  # an answer for the instance we just switched away from
-        self.offset = chunk.offset
-        self.instance = chunk.instance
+        self.log_offset = chunk.offset
+        self.log_instance = chunk.instance
         if chunk.instances != self.instances:
             self.instances = list(chunk.instances)
             self._title()
@@ -89,7 +89,7 @@ class LogScreen(Screen[None]):
 
     def _title(self) -> None:
         state = "following" if self.follow else "paused; f follows"
-        which = f" instance {self.instance}" if self.instance else ""
+        which = f" instance {self.log_instance}" if self.log_instance else ""
         others = f" (i: {len(self.instances)} instances)" if len(self.instances) > 1 else ""
         self.query_one("#log-title", Label).update(f"log of {self.endpoint}/{self.deployment}{which}, {state}{others}")
 
@@ -100,9 +100,9 @@ class LogScreen(Screen[None]):
     def action_next_instance(self) -> None:
         if len(self.instances) < 2:
             return
-        i = self.instances.index(self.instance) if self.instance in self.instances else -1
-        self.instance = self.instances[(i + 1) % len(self.instances)]
-        self.offset = None
+        i = self.instances.index(self.log_instance) if self.log_instance in self.instances else -1
+        self.log_instance = self.instances[(i + 1) % len(self.instances)]
+        self.log_offset = None
         self.query_one("#log", RichLog).clear()
         self._title()
 

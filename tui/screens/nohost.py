@@ -41,7 +41,7 @@ class NoHostScreen(Screen[None]):
         yield Footer()
 
     def show_reason(self, reason: str) -> None:
-        self.query_one("#nohost-reason", Static).update(Text(reason, style="red"))
+        self.query_one("#nohost-reason", Static).update(Text(reason, style="red3"))
         self.query_one("#start", Button).disabled = False
         self.query_one("#retry", Button).disabled = False
 
@@ -49,10 +49,10 @@ class NoHostScreen(Screen[None]):
         {"start": self.action_start, "retry": self.action_retry, "quit": self.app.exit}[event.button.id or "quit"]()
 
     def action_start(self) -> None:
-        self.query_one("#nohost-reason", Static).update(Text("starting a host...", style="yellow"))
+        self.query_one("#nohost-reason", Static).update(Text("starting a host...", style="dark_orange3"))
         self.query_one("#start", Button).disabled = True
         self.app.connect(start=True)  # type: ignore[attr-defined]
 
     def action_retry(self) -> None:
-        self.query_one("#nohost-reason", Static).update(Text("looking for a host...", style="yellow"))
+        self.query_one("#nohost-reason", Static).update(Text("looking for a host...", style="dark_orange3"))
         self.app.connect(start=False)  # type: ignore[attr-defined]

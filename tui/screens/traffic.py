@@ -74,10 +74,10 @@ class TrafficScreen(ModalScreen[tuple[str, dict[str, int], dict[str, int]] | Non
         traffic, _, problems = self.read()
         box = self.query_one("#traffic-problems", Static)
         if problems:
-            box.update(Text("\n".join(f"✗ {p}" for p in problems), style="bold red"))
+            box.update(Text("\n".join(f"✗ {p}" for p in problems), style="bold red3"))
         else:
             total = sum(traffic.values())
-            box.update(Text(f"✓ live traffic sums to {total}%; ctrl+s applies it", style="green"))
+            box.update(Text(f"✓ live traffic sums to {total}%; ctrl+s applies it", style="green4"))
         self.query_one("#apply", Button).disabled = bool(problems)
         return problems
 

@@ -33,7 +33,7 @@ class EndpointsView(DataView):
         Binding("t", "edit_traffic", "Traffic"),
         Binding("l", "log", "Log"),
         Binding("k", "credentials", "Keys"),
-        Binding("v", "live", "Live"),
+        Binding("v", "live", "Live", show=False),
         Binding("s", "test", "Test"),
         Binding("d", "delete", "Delete"),
     ]

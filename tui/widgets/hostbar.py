@@ -25,15 +25,15 @@ class HostBar(Static):
         self.update(Text.assemble(("Endpoints ", "bold"), ("connecting...", "dim")))
 
     def set_host(self, url: str, home: Path) -> None:
-        self.update(Text.assemble(("Endpoints ", "bold"), (url, "bold cyan"), f"  {home}"))
+        self.update(Text.assemble(("Endpoints ", "bold"), (url, "bold dodger_blue3"), f"  {home}"))
 
     def set_down(self, reason: str) -> None:
-        self.update(Text.assemble(("Endpoints ", "bold"), ("no host", "bold red"), f"  {reason}"))
+        self.update(Text.assemble(("Endpoints ", "bold"), ("no host", "bold red3"), f"  {reason}"))
 
     def set_snapshot(self, snap: "Snapshot", now: float) -> None:
         jobs = sum(1 for j in snap.jobs if not j.done)
         self.update(Text.assemble(
-            ("Endpoints ", "bold"), (snap.host.url, "bold cyan"),
+            ("Endpoints ", "bold"), (snap.host.url, "bold dodger_blue3"),
             f"  up {_uptime(snap.host.uptime_s)}  ",
             (f"{len(snap.online_endpoints)}", "bold"), " online  ",
             (f"{len(snap.batch_endpoints)}", "bold"), " batch  ",

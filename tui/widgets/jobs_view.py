@@ -76,7 +76,7 @@ class JobsView(DataView):
         line1 = Text.assemble((job.id, "bold"), f" on {job.endpoint}/{job.deployment or '-'}  ",
                               f"{job.mini_batches_done}/{job.mini_batches_total or '?'} mini-batches  {speed}",
                               _eta(job.eta_s if not job.done else None))
-        errors = Text.assemble((f"started {ago(job.created_at, self.app.now())}  ", "dim"), ("errors ", "bold"), (f"{job.error_count}", "bold red" if job.error_count else "bold"),
+        errors = Text.assemble((f"started {ago(job.created_at, self.app.now())}  ", "dim"), ("errors ", "bold"), (f"{job.error_count}", "bold red3" if job.error_count else "bold"),
                                "  " + "; ".join(f"{f}: {e}" for f, e in list(job.failed_files.items())[:2]))
         out = Text.assemble(("output ", "bold"), job.output_path or "-")
         box.update(Text("\n").join([line1, errors, out]))

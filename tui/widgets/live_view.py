@@ -21,9 +21,11 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["LiveView", "DeploymentCard"]
 
 # Reasons worth a colour in the event list: scaling decisions and instance trouble.
-EVENT_STYLE = {"ScaledUp": "bold cyan", "ScaledDown": "bold cyan", "InstanceFailed": "red", "ModelLoadFailed": "red",
-               "InstanceExited": "red", "LivenessProbeFailed": "red", "MemoryLimitExceeded": "red",
-               "InstanceNotReady": "yellow", "InstanceReady": "green", "TrafficUpdated": "magenta"}
+EVENT_STYLE = {
+    "ScaledUp": "bold dodger_blue3", "ScaledDown": "bold dodger_blue3", "InstanceFailed": "red3",
+    "ModelLoadFailed": "red3", "InstanceExited": "red3", "LivenessProbeFailed": "red3", "MemoryLimitExceeded": "red3",
+    "InstanceNotReady": "dark_orange3", "InstanceReady": "green4", "TrafficUpdated": "magenta3",
+}
 
 
 class DeploymentCard(Vertical):
@@ -58,7 +60,7 @@ class DeploymentCard(Vertical):
             ("  req/s ", "dim"), (rate(s.rps) if s else "-", "bold"),
             ("  p50 ", "dim"), (ms(s.p50_ms) if s else "-", "bold"),
             ("  p99 ", "dim"), (ms(s.p99_ms) if s else "-", "bold"),
-            ("  errors ", "dim"), (str(s.errors) if s else "-", "bold red" if s and s.errors else "bold"),
+            ("  errors ", "dim"), (str(s.errors) if s else "-", "bold red3" if s and s.errors else "bold"),
             ("  inst ", "dim"), f"{sum(1 for i in dep.instances if i.ready)}/{dep.instance_count}",
         )
         self.query_one(".card-head", Static).update(head)
@@ -132,7 +134,7 @@ class LiveView(DataView):
             self.query_one("#live-events", Static).update("")
             return
         others = len(self.endpoints()) - 1
-        title.update(Text.assemble(("Live ", "bold"), (ep.name, "bold cyan"),
+        title.update(Text.assemble(("Live ", "bold"), (ep.name, "bold dodger_blue3"),
                                    f"  {len(ep.deployments)} deployments",
                                    ("  [ ] other endpoints" if others > 0 else "", "dim")))
         names = [d.name for d in ep.deployments]

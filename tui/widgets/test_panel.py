@@ -149,13 +149,13 @@ class TestPanel(DataView):
         response = self.query_one("#test-response", Static)
         endpoint = self.endpoint()
         if endpoint is None:
-            response.update(Text("pick an endpoint first", style="bold red"))
+            response.update(Text("pick an endpoint first", style="bold red3"))
             return
         raw = self.query_one("#test-request", TextArea).text
         try:
             data = json.loads(raw)
         except ValueError as err:
-            response.update(Text(f"request: not valid JSON ({err})", style="bold red"))
+            response.update(Text(f"request: not valid JSON ({err})", style="bold red3"))
             return
         if not self.need_host():
             return
@@ -163,13 +163,13 @@ class TestPanel(DataView):
         response.update(Text(f"sending to {endpoint}{'/' + deployment if deployment else ''}...", style="dim"))
         run_on_host(self, self.ws.online_endpoints.invoke_raw, endpoint, data, deployment_name=deployment,
                     title="test", done=self.show_result,
-                    failed=lambda err: response.update(Text(str(err), style="bold red")))
+                    failed=lambda err: response.update(Text(str(err), style="bold red3")))
 
     def show_result(self, result: Any) -> None:
         ok = result.status_code < 400
         head = Text.assemble(
-            ("status ", "dim"), (str(result.status_code), "bold green" if ok else "bold red"),
-            ("  served by ", "dim"), (result.deployment or "-", "bold cyan"),
+            ("status ", "dim"), (str(result.status_code), "bold green4" if ok else "bold red3"),
+            ("  served by ", "dim"), (result.deployment or "-", "bold dodger_blue3"),
             ("  latency ", "dim"), (f"{result.latency_ms:.1f} ms", "bold"),
             ("  request ", "dim"), (result.request_id or "-", ""),
         )
