@@ -111,7 +111,7 @@ async def _deploy_a_model_online_from_the_models_view(live: Any) -> None:
         await pilot.press("d")
         screen = await until(pilot, lambda: isinstance(app.screen, DeployScreen) and app.screen, "the deploy flow")
         await until(pilot, lambda: screen.advice is not None, "the advisor's answer", timeout=180)
-        assert "deciding:" in screen_text(app)
+        await until(pilot, lambda: "deciding:" in screen_text(app), "the advice on screen")
         # The proposed settings come from the advice until the user edits them.
         advised = screen.advice.option(screen.advice.recommendation)
         await until(pilot, lambda: screen.query_one("#s-instance_type").value == advised.instance_type,

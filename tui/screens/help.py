@@ -35,7 +35,7 @@ SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
     ]),
     ('Endpoints', [
         ('t', 'edit traffic and mirror (ctrl+s applies)'),
-        ('l', "follow the deployment's log (f pauses, c clears)"),
+        ('l', "follow the deployment's log (f pauses, c clears, i instance)"),
         ('k', "reveal the endpoint's keys or token"),
         ('v or enter', 'Live view of the endpoint'),
         ('s', 'Test panel aimed at the endpoint or deployment'),
