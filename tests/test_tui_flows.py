@@ -146,13 +146,14 @@ async def _traffic_70_30_applied_and_70_20_refused_with_the_reason(live: Any) ->
         order = dialog.names
         await type_into(pilot, f"#t{order.index('blue')}", "70")
         await type_into(pilot, f"#t{order.index('green')}", "20")
-        assert "traffic sums to 90%; it must sum to 0 or 100" in screen_text(app)
+        await until(pilot, lambda: "traffic sums to 90%; it must sum to 0 or 100" in screen_text(app),
+                    "the reason 70/20 is refused")
         await pilot.press("ctrl+s")
         await pilot.pause(0.3)
         assert isinstance(app.screen, TrafficScreen), "an invalid split must not be applied"
         assert live.online_endpoints.get("tui-traffic").traffic == {"blue": 100}
         await type_into(pilot, f"#t{order.index('green')}", "30")
-        assert "sums to 100%" in screen_text(app)
+        await until(pilot, lambda: "sums to 100%" in screen_text(app), "70/30 accepted on screen")
         await pilot.press("ctrl+s")
         await until(pilot, lambda: live.online_endpoints.get("tui-traffic").traffic == {"blue": 70, "green": 30},
                     "the host to hold 70/30", timeout=30)
@@ -170,11 +171,11 @@ async def _mirror_on_a_deployment_with_live_traffic_is_refused(live: Any) -> Non
         await select_row(pilot, "endpoints-table", "online:tui-traffic/green")
         await pilot.press("t")
         dialog = await until(pilot, lambda: isinstance(app.screen, TrafficScreen) and app.screen, "the traffic editor")
-        await type_into(pilot, "#t0", "100")
-        await type_into(pilot, "#t1", "0")
+        await type_into(pilot, f"#t{dialog.names.index('blue')}", "100")
+        await type_into(pilot, f"#t{dialog.names.index('green')}", "0")
         await type_into(pilot, f"#m{dialog.names.index('blue')}", "60")
-        text = screen_text(app)
-        assert "at most 50%" in text and "without live traffic" in text
+        await until(pilot, lambda: "at most 50%" in screen_text(app) and "without live traffic" in screen_text(app),
+                    "both mirror reasons on screen")
         await pilot.press("escape")
 
 
