@@ -8,8 +8,10 @@ older public calls that answer the same question, so the widgets work on both.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 from ..errors import ToolkitError
@@ -104,13 +106,14 @@ def events_after(ws: Any, name: str, cursor: int) -> tuple[list[dict[str, Any]],
     return events, max([cursor, *(e["id"] for e in events)])
 
 
-def log_tail(ws: Any, endpoint: str, deployment: str, offset: int | None = None) -> tuple[str, int | None]:
-    """The end of a deployment's log and the offset to continue from."""
+def log_tail(ws: Any, endpoint: str, deployment: str, offset: int | None = None,
+             instance: str | None = None) -> tuple[str, int | None, str | None]:
+    """The end of a deployment's log, the offset to continue from and the instance it was read from."""
     ops = ws.online_deployments
     if hasattr(ops, "log_tail"):
-        chunk = ops.log_tail(endpoint, deployment, offset=offset)
-        return chunk.text, chunk.offset
-    return ops.get_logs(endpoint, deployment, lines=200), None
+        chunk = ops.log_tail(endpoint, deployment, instance=instance, offset=offset)
+        return chunk.text, chunk.offset, chunk.instance
+    return ops.get_logs(endpoint, deployment, lines=200), None, None
 
 
 def invoke_raw(ws: Any, endpoint: str, body: Any, deployment: str | None = None) -> dict[str, Any]:
@@ -163,10 +166,29 @@ _PLACEHOLDER = {"long": 0, "integer": 0, "int": 0, "double": 0.0, "float": 0.0, 
                 "string": "", "binary": "", "datetime": "2024-01-01T00:00:00"}
 
 
-def model_example(version: dict[str, Any]) -> dict[str, Any] | None:
-    """The ``dataframe_split`` of a model version's input example (as the SDK reports it), else a
-    one-row example built from its signature's column names and types; None without either."""
+@functools.lru_cache(maxsize=64)
+def _registry_example(tracking_uri: str, name: str, version: str) -> str | None:
+    """The version's ``input_example.json`` from the workspace registry (MLflow's public API)."""
+    import mlflow.artifacts
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    where = client.get_model_version_download_uri(name, version).rstrip("/")
+    path = mlflow.artifacts.download_artifacts(artifact_uri=f"{where}/input_example.json", tracking_uri=tracking_uri)
+    return Path(path).read_text()
+
+
+def model_example(version: dict[str, Any], ws: Any = None) -> dict[str, Any] | None:
+    """The ``dataframe_split`` of a model version's input example (as the SDK reports it, else read
+    from the workspace registry when ``ws`` is given), else a one-row example built from its
+    signature's column names and types; None without either."""
     example = version.get("input_example")
+    if example is None and ws is not None and version.get("has_input_example"):
+        try:
+            text = _registry_example(str(ws.status().get("tracking_uri")), version["name"], str(version["version"]))
+            example = json.loads(text) if text else None
+        except Exception:  # an unreadable example falls back to the signature
+            example = None
     if isinstance(example, dict):
         if "dataframe_split" in example:
             return example["dataframe_split"]

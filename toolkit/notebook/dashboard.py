@@ -49,6 +49,7 @@ class EndpointDashboard(Panel):
         self._cursor = 0
         self._deployment_names: tuple[str, ...] = ()
         self._log_offset: int | None = None
+        self._log_instance: str | None = None
 
         self.header = widgets.HTML()
         self.deployments_html = widgets.HTML()
@@ -231,15 +232,17 @@ class EndpointDashboard(Panel):
         self.test_result.value = (
             f"<div style='margin-left:16px'><span class='{colour}'>HTTP {res['status']}</span> · served by "
             f"<b class='endpoints-served-by'>{esc(str(res['deployment'] or '-'))}</b> · "
-            f"{res['latency_ms']:.1f} ms<pre class='endpoints-pre'>{esc(answer)}</pre></div>")
+            f"{res['latency_ms']:.1f} ms · request <code class='endpoints-request-id'>{esc(str(res.get('request_id') or '-'))}"
+            f"</code><pre class='endpoints-pre'>{esc(answer)}</pre></div>")
         return res
 
     def show_log(self, more: bool = False) -> str:
         name = self.log_target.value
         if not name:
             raise ValueError("no deployment to show the log of")
-        text, offset = log_tail(self.ws, self.endpoint, name, self._log_offset if more else None)
-        self._log_offset = offset
+        text, offset, instance = log_tail(self.ws, self.endpoint, name, self._log_offset if more else None,
+                                          self._log_instance if more else None)
+        self._log_offset, self._log_instance = offset, instance
         self.log_text.value = (self.log_text.value + text) if more else text
         self.log_text.layout.display = None
         self.log_more.disabled = offset is None

@@ -3,6 +3,7 @@ request, and snippets (curl, httpx, SDK; the invoke command for batch) that work
 
 from __future__ import annotations
 
+import inspect
 import json
 import shlex
 import time
@@ -93,7 +94,7 @@ def snippets(kind: str, endpoint: str, url: str | None, example: dict[str, Any] 
 
 def _wait_online(ws: Any, endpoint: str, name: str, want: int, on_progress: Progress, timeout: float = 300.0) -> None:
     ops = ws.online_deployments
-    if "on_progress" in getattr(ops.wait, "__code__", type("c", (), {"co_varnames": ()})).co_varnames:
+    if "on_progress" in inspect.signature(ops.wait).parameters:
         def cb(status: Any) -> None:
             ready = sum(1 for i in status.instances if i.ready)
             on_progress(f"{status.state}: {ready} of {want} instance(s) ready", ready, want)

@@ -91,6 +91,17 @@ class JobMonitor(Panel):
     def done(self) -> bool:
         return bool(self.progress.get("done"))
 
+    def wait(self, timeout: float = 600.0) -> dict[str, Any]:
+        """Block until the job ends (the widget keeps updating meanwhile); its last progress."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while not self.done:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"job {self.job_id} is still {self.progress.get('state')} after {timeout:.0f} s")
+            time.sleep(0.2)
+        return self.progress
+
     def close(self) -> None:
         self.refresher.stop()
         super().close()

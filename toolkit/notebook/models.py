@@ -86,7 +86,7 @@ class ModelBrowser(Panel):
         inputs = (latest.get("signature") or {}).get("inputs") or []
         if isinstance(inputs, str):
             inputs = json.loads(inputs)
-        ex = model_example(latest)
+        ex = model_example(latest, self.ws)
         self.details.value = (
             f"<b style='font-size:15px'>{esc(m['name'])}</b> <span class='endpoints-muted'>{esc(m.get('description') or '')}</span>"
             f"<div>aliases: {esc(', '.join(f'@{a} → v{v}' for a, v in aliases.items()) or '-')}</div>"

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from typing import Any
@@ -53,6 +52,7 @@ class DeployWizard(Panel):
         self._worker: threading.Thread | None = None
         self._deploy_thread: threading.Thread | None = None
         self._models: dict[str, dict[str, Any]] = {}
+        self._auto_names: dict[int, str] = {}
 
         # 1. model
         self.model_name = widgets.Dropdown(description="Model", style=_W, layout=_lay())
@@ -176,7 +176,7 @@ class DeployWizard(Panel):
 
             inputs = json.loads(inputs)
         sig = table_html([{"column": c.get("name"), "type": c.get("type")} for c in inputs if isinstance(c, dict)])
-        ex = model_example(v)
+        ex = model_example(v, self.ws)
         example = table_html([dict(zip(ex["columns"], row)) for row in ex["data"][:3]]) if ex else "-"
         algo = (v.get("tags") or {}).get("algorithm", "")
         self.model_info.value = (
@@ -336,11 +336,11 @@ class DeployWizard(Panel):
 
     def _fill_settings(self, a: Any) -> None:
         self.option.value = a.recommendation
-        ep, dep = a.names()
-        if not self.endpoint_name.value:
-            self.endpoint_name.value = ep
-        if not self.deployment_name.value or self.deployment_name.value.startswith(a.profile.name[:3]):
-            self.deployment_name.value = dep
+        # Names follow the advice until the user types their own.
+        for box, name in zip((self.endpoint_name, self.deployment_name), a.names()):
+            if not box.value or box.value == self._auto_names.get(id(box)):
+                box.value = name
+                self._auto_names[id(box)] = name
         on, b = a.options.online, a.options.batch
         self.instance_type.value = on.instance_type
         self.instance_count.value = max(1, on.instance_count)
@@ -410,7 +410,3 @@ class DeployWizard(Panel):
         self._closed.set()
         self._dirty.set()
         super().close()
-
-
-def _finite(x: float | None) -> bool:
-    return x is not None and not math.isinf(x)
