@@ -11,9 +11,12 @@ __version__ = "0.1.0"
 from .errors import *  # noqa: E402,F401,F403
 from .errors import __all__ as _error_names  # noqa: E402
 from .specs import BatchDeployment, BatchEndpoint, OnlineDeployment, OnlineEndpoint  # noqa: E402
+from .views import *  # noqa: E402,F401,F403
+from .views import __all__ as _view_names  # noqa: E402
 from .workspace import Workspace  # noqa: E402
+from .aio import AsyncWorkspace  # noqa: E402
 
 __all__ = [
-    "Workspace", "OnlineEndpoint", "OnlineDeployment", "BatchEndpoint", "BatchDeployment", "__version__",
-    *_error_names,
+    "Workspace", "AsyncWorkspace", "OnlineEndpoint", "OnlineDeployment", "BatchEndpoint", "BatchDeployment",
+    "__version__", *_error_names, *_view_names,
 ]

@@ -24,6 +24,7 @@ __all__ = [
     "Unavailable",
     "HostError",
     "HostNotRunning",
+    "HostTimeout",
     "NotAvailableYet",
     "DeploymentFailed",
     "error_from_body",
@@ -144,12 +145,19 @@ class HostNotRunning(ToolkitError):
     status_code = 503
 
 
+class HostTimeout(ToolkitError):
+    """The host did not answer within the client's timeout (connect, read, write or pool)."""
+
+    error_code = "HostTimeout"
+    status_code = 504
+
+
 _BY_CODE: dict[str, type[ToolkitError]] = {
     cls.error_code: cls
     for cls in (
         ToolkitError, InvalidSpec, InvalidInput, Unauthorized, NotFound, Conflict,
         PayloadTooLarge, UnsupportedMediaType, RequestTimeout, TooManyRequests, ModelError,
-        Unavailable, HostError, HostNotRunning, NotAvailableYet, DeploymentFailed,
+        Unavailable, HostError, HostNotRunning, HostTimeout, NotAvailableYet, DeploymentFailed,
     )
 }
 _BY_STATUS: dict[int, type[ToolkitError]] = {

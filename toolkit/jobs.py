@@ -1,22 +1,38 @@
-"""A batch job as the SDK sees it: refresh, wait with a progress bar, stream events, read outputs."""
+"""A batch job as the SDK sees it: refresh, watch its progress, wait with a progress bar, stream
+events, read outputs."""
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 from .entities import Entity
 from .errors import DeploymentFailed, ToolkitError
+from .live import job_progress_call
+from .views import JOB_TERMINAL_STATES, JobProgress
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
     from .client import HostClient
 
-__all__ = ["Job", "TERMINAL_STATES"]
+__all__ = ["Job", "TERMINAL_STATES", "watch_job"]
 
-TERMINAL_STATES = ("Completed", "Failed", "Canceled")
+TERMINAL_STATES = JOB_TERMINAL_STATES
+
+
+def watch_job(client: "HostClient", job_id: str, *, interval: float = 1.0,
+              stop: threading.Event | None = None) -> Iterator[JobProgress]:
+    """Yield a job's progress on every poll; ends after its terminal state, or as soon as ``stop``
+    is set (the wait between polls is ``stop.wait``, so a cancel button acts at once)."""
+    stop = stop or threading.Event()
+    while not stop.is_set():
+        progress = client.run(job_progress_call(job_id))
+        yield progress
+        if progress.done or stop.wait(interval):
+            return
 
 
 class Job(Entity):
@@ -49,53 +65,64 @@ class Job(Entity):
     def events(self, since: int = 0) -> list[dict[str, Any]]:
         return self._client.call("GET", "/events", params={"job": self.id, "since": since, "limit": 1000})
 
-    def stream(self, poll: float = 0.5) -> Iterator[dict[str, Any]]:
-        """Yield the job's events as they happen until it ends."""
-        last = 0
-        while True:
-            for ev in self.events(since=last):
-                last = max(last, ev["id"])
-                yield ev
-            if self.refresh().done:
-                for ev in self.events(since=last):
-                    yield ev
-                return
-            time.sleep(poll)
+    def stream(self, poll: float = 0.5, stop: threading.Event | None = None) -> Iterator[dict[str, Any]]:
+        """Yield the job's events as they happen until it ends (or ``stop`` is set).
 
-    def wait(self, progress: bool = False, timeout: float | None = None, poll: float = 0.5, raise_on_failure: bool = True) -> "Job":
-        """Block until the job ends; ``progress=True`` shows a tqdm.auto bar of mini-batches."""
+        Pages forward from a cursor, so a burst of events between two polls is never skipped.
+        """
+        stop = stop or threading.Event()
+        cursor = 0
+        while not stop.is_set():
+            done = self.refresh().done   # read before the events: once done, one last read has them all
+            while True:
+                page = self._client.call("GET", "/events", params={"job": self.id, "after": cursor, "limit": 1000})
+                for ev in page["events"]:
+                    yield {k: v for k, v in ev.items() if v is not None}
+                cursor = page["cursor"]
+                if not page["more"]:
+                    break
+            if done or stop.wait(poll):
+                return
+
+    def progress(self) -> JobProgress:
+        return self._client.run(job_progress_call(self.id))
+
+    def watch(self, interval: float = 1.0, stop: threading.Event | None = None) -> Iterator[JobProgress]:
+        return watch_job(self._client, self.id, interval=interval, stop=stop)
+
+    def wait(self, progress: bool = False, timeout: float | None = None, poll: float = 0.5,
+             raise_on_failure: bool = True, stop: threading.Event | None = None) -> "Job":
+        """Block until the job ends (or ``stop`` is set); ``progress=True`` shows a tqdm.auto bar of
+        mini-batches with the job's rows and rows/s."""
         bar = None
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
-            while not self.refresh().done:
+            for p in watch_job(self._client, self.id, interval=poll, stop=stop):
                 if progress:
-                    bar = self._update_bar(bar)
-                if deadline is not None and time.monotonic() > deadline:
-                    raise ToolkitError(f"job {self.id} is still {self.state} after {timeout:.0f} s")
-                time.sleep(poll)
-            if progress:
-                bar = self._update_bar(bar)
+                    bar = self._update_bar(bar, p)
+                if not p.done and deadline is not None and time.monotonic() > deadline:
+                    raise ToolkitError(f"job {self.id} is still {p.state} after {timeout:.0f} s")
         finally:
             if bar is not None:
                 bar.close()
+        self.refresh()
         if raise_on_failure and self.state == "Failed":
             raise DeploymentFailed(f"job {self.id} failed: {self._data.get('message') or 'see its error log'}")
         return self
 
-    def _update_bar(self, bar: Any) -> Any:
+    @staticmethod
+    def _update_bar(bar: Any, p: JobProgress) -> Any:
         from tqdm.auto import tqdm
 
-        prog = self._data.get("progress") or {}
-        total = prog.get("total_minibatches") or None
-        done = (prog.get("completed") or 0) + (prog.get("failed") or 0)
+        total = p.mini_batches_total or None
         if bar is None:
-            bar = tqdm(total=total, desc=f"{self.id}", unit="mini-batch")
+            bar = tqdm(total=total, desc=p.id, unit="mini-batch")
         if total and bar.total != total:
             bar.total = total
-        bar.n = done
-        post = {"state": self._data.get("state"), "rows": prog.get("rows", 0)}
-        if prog.get("rows_per_s"):
-            post["rows/s"] = f"{prog['rows_per_s']:,.0f}"
+        bar.n = p.mini_batches_done
+        post: dict[str, Any] = {"state": p.state, "rows": p.rows}
+        if p.rows_per_s:
+            post["rows/s"] = f"{p.rows_per_s:,.0f}"
         bar.set_postfix(post, refresh=False)
         bar.refresh()
         return bar

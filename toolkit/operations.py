@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from .entities import Entity, EntityList
 from .errors import DeploymentFailed, InvalidInput, InvalidSpec, ToolkitError
+from .live import job_progress_call, log_tail_call
 from .specs import BatchDeployment, BatchEndpoint, OnlineDeployment, OnlineEndpoint, Spec, load_spec, parse_spec
+from .views import DeploymentStatus, InvokeResult, JobProgress, LogChunk
 
 if TYPE_CHECKING:  # pragma: no cover
     from .client import HostClient
@@ -152,6 +155,29 @@ class OnlineEndpointOperations(_Ops):
         out = resp.json()
         return out.get("predictions", out) if isinstance(out, dict) else out
 
+    def invoke_raw(
+        self, name: str, data: Any, *, deployment_name: str | None = None, content_type: str | None = None,
+        headers: dict[str, str] | None = None, timeout: float | None = None,
+    ) -> InvokeResult:
+        """Score ``data`` and return the answer whatever its status (a test panel shows it):
+        status, serving deployment, request id, latency, body and predictions.  Only a host that
+        cannot be reached (or an endpoint that does not exist) raises."""
+        body, ctype = encode_request(data, content_type)
+        hdrs = {**self._auth_header(name), **(headers or {})}
+        if deployment_name:
+            hdrs["X-Deployment"] = deployment_name
+        started = time.perf_counter()
+        resp = self._client.score(f"/endpoints/{name}/score", body, ctype, hdrs, timeout=timeout, raise_errors=False)
+        latency_ms = (time.perf_counter() - started) * 1000.0
+        try:
+            answer: Any = resp.json()
+        except ValueError:
+            answer = resp.text
+        predictions = answer.get("predictions") if resp.status_code < 400 and isinstance(answer, dict) else None
+        return InvokeResult(status_code=resp.status_code, deployment=resp.headers.get("x-deployment"),
+                            request_id=resp.headers.get("x-request-id"), latency_ms=round(latency_ms, 3),
+                            body=answer, predictions=predictions)
+
     def stats(self, name: str | None = None) -> dict[str, Any]:
         return self._client.call("GET", "/stats", params={"endpoint": name} if name else None)
 
@@ -181,18 +207,40 @@ class OnlineDeploymentOperations(_Ops):
 
     begin_create_or_update = create_or_update
 
-    def wait(self, endpoint_name: str, name: str, timeout: float = 300.0) -> Entity:
+    def wait(
+        self, endpoint_name: str, name: str, timeout: float = 300.0, *, stop: threading.Event | None = None,
+        on_progress: Callable[[DeploymentStatus], None] | None = None, interval: float = 0.25,
+    ) -> Entity:
+        """Poll until the deployment is Succeeded (returned) or Failed (raises why).
+
+        ``on_progress(DeploymentStatus)`` is called on every poll (instances and their states;
+        traffic and stats are not filled in); setting ``stop`` ends the wait at once and returns
+        the deployment as it is.
+        """
         deadline = time.monotonic() + timeout
         while True:
             dep = self.get(endpoint_name, name)
             state = dep.get("provisioning_state")
+            if on_progress is not None:
+                on_progress(DeploymentStatus.from_record(dep.to_dict()))
             if state == "Succeeded":
                 return dep
             if state == "Failed":
                 raise DeploymentFailed(f"deployment {name!r} of {endpoint_name!r} failed: {dep.get('message') or 'see its logs'}")
             if time.monotonic() > deadline:
                 raise ToolkitError(f"deployment {name!r} is still {state} after {timeout:.0f} s")
-            time.sleep(0.25)
+            if stop is not None:
+                if stop.wait(interval):
+                    return dep
+            else:
+                time.sleep(interval)
+
+    def log_tail(self, endpoint_name: str, name: str, *, instance: str | None = None, offset: int | None = None,
+                 max_bytes: int = 65536) -> LogChunk:
+        """An instance's log from ``offset`` (None: the last ``max_bytes``); pass the chunk's
+        ``offset`` and ``instance`` back to get only what was appended since."""
+        return self._client.run(log_tail_call(endpoint_name, name, instance=instance, offset=offset,
+                                              max_bytes=max_bytes))
 
     def get(self, endpoint_name: str, name: str) -> Entity:
         return Entity(self._client.call("GET", f"/online-endpoints/{endpoint_name}/deployments/{name}"), "online-deployment")
@@ -312,3 +360,13 @@ class JobOperations(_Ops):
 
     def stream(self, job_id: str, poll: float = 0.5) -> Iterator[dict[str, Any]]:
         return self.get(job_id).stream(poll=poll)
+
+    def progress(self, job_id: str) -> JobProgress:
+        return self._client.run(job_progress_call(job_id))
+
+    def watch(self, job_id: str, *, interval: float = 1.0, stop: threading.Event | None = None) -> Iterator[JobProgress]:
+        """Yield the job's progress on every poll; ends after the terminal state, or as soon as
+        ``stop`` is set (a UI's cancel button: the wait between polls is ``stop.wait``)."""
+        from .jobs import watch_job
+
+        return watch_job(self._client, job_id, interval=interval, stop=stop)

@@ -318,3 +318,19 @@ class Store:
             for r in reversed(rows)
         ]
 
+    def events_after(
+        self, after: int, *, endpoint: str | None = None, deployment: str | None = None, job: str | None = None,
+        limit: int = 100,
+    ) -> tuple[list[Event], bool]:
+        """The oldest ``limit`` events with id > ``after`` (ascending) and whether more remain:
+        a poller that passes back the last id sees every event exactly once."""
+        sql, args = "SELECT * FROM events WHERE id>?", [after]
+        for col, val in (("endpoint", endpoint), ("deployment", deployment), ("job", job)):
+            if val is not None:
+                sql += f" AND {col}=?"
+                args.append(val)
+        rows = self._q(sql + " ORDER BY id LIMIT ?", (*args, limit + 1))
+        events = [Event(r["id"], r["ts"], r["level"], r["reason"], r["message"], r["endpoint"], r["deployment"],
+                        r["job"]) for r in rows[:limit]]
+        return events, len(rows) > limit
+

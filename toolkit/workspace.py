@@ -11,10 +11,12 @@ from .entities import Entity
 from .errors import HostNotRunning, InvalidSpec
 from .home import Home
 from .host import daemon
+from .live import events_call, snapshot_call, stats_history_call
 from .operations import (
     BatchDeploymentOperations, BatchEndpointOperations, JobOperations, ModelOperations,
     OnlineDeploymentOperations, OnlineEndpointOperations,
 )
+from .views import EventPage, Snapshot, StatsSeries
 
 __all__ = ["Workspace"]
 
@@ -69,6 +71,23 @@ class Workspace:
 
     def stats(self, endpoint: str | None = None) -> dict[str, Any]:
         return self.online_endpoints.stats(endpoint)
+
+    # --- live views for UIs (typed, see toolkit.views) ---------------------------------------
+    def snapshot(self, *, endpoint: str | None = None, events_after: int | None = None,
+                 events_limit: int = 100) -> Snapshot:
+        """One dashboard frame: host, endpoints, deployments with instances and current stats,
+        active and recent jobs, and events (the newest ones, or the page after ``events_after``)."""
+        return self._client.run(snapshot_call(endpoint, events_after, events_limit))
+
+    def events_page(self, after: int = 0, *, endpoint: str | None = None, deployment: str | None = None,
+                    job: str | None = None, limit: int = 100) -> EventPage:
+        """Events with id > ``after``, oldest first; pass ``page.cursor`` back as ``after`` (loop
+        while ``page.more``) and every event is seen exactly once."""
+        return self._client.run(events_call(after, endpoint=endpoint, deployment=deployment, job=job, limit=limit))
+
+    def stats_history(self, endpoint: str | None = None, *, since: float | None = None) -> list[StatsSeries]:
+        """Per deployment, 10-second buckets over the last 15 minutes (or those ending after ``since``)."""
+        return self._client.run(stats_history_call(endpoint, since=since))
 
     def advise(self, workload: Any = None, **kwargs: Any) -> Any:
         """Recommend online or batch for a workload (a Workload, a dict, a YAML path, or keywords)."""

@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse
 from .. import __version__
 from ..errors import HostError, ToolkitError
 from .control import build_router
+from .live import build_live_router
 from .services import HostContext, OnlineServiceProtocol
 
 __all__ = ["create_app", "create_host_app", "HostApp", "DataPlane", "DATA_PLANE_PREFIXES"]
@@ -94,6 +95,7 @@ def create_app(ctx: HostContext, admin_token: str, request_shutdown: Callable[[]
         return {"status": "ok", "version": __version__}
 
     app.include_router(build_router())
+    app.include_router(build_live_router())
     return app
 
 

@@ -174,13 +174,7 @@ def build_router() -> APIRouter:
         request.app.state.request_shutdown()
         return {"message": "host is shutting down"}
 
-    @r.get("/events", tags=["host"], summary="Events with reasons, oldest first")
-    async def events(
-        request: Request, endpoint: str | None = None, deployment: str | None = None, job: str | None = None,
-        since: int = 0, limit: int = Query(100, ge=1, le=10_000),
-    ) -> list[dict[str, Any]]:
-        evs = _ctx(request).store.events(endpoint=endpoint, deployment=deployment, job=job, since_id=since, limit=limit)
-        return [e.to_dict() for e in evs]
+    # GET /events lives in live.py (cursor pages for UIs beside the old `since` list).
 
     @r.get("/stats", tags=["online"], summary="Per-deployment rps, latency percentiles, errors")
     async def stats(request: Request, endpoint: str | None = None) -> dict[str, Any]:

@@ -93,6 +93,12 @@ class OnlineServiceProtocol(Protocol):
     def logs(self, endpoint: str, name: str, lines: int) -> str:
         """The last lines of the deployment's instance logs."""
 
+    def stats_history(self, endpoint: str | None = None, since: float | None = None) -> list[dict[str, Any]]:
+        """Per deployment: ``{endpoint, deployment, buckets}``, 10-second buckets of the last 15 minutes."""
+
+    def log_files(self, endpoint: str, name: str) -> list[tuple[str, Any, Any]]:
+        """(instance id, log path, live instance or None) of the deployment's logs, oldest first."""
+
     def stats(self, endpoint: str | None = None) -> dict[str, Any]:
         """Per-deployment rps, p50/p95/p99 over a sliding window, errors, served/mirrored."""
 

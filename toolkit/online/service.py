@@ -26,6 +26,7 @@ from ..host.services import HostContext
 from ..specs import OnlineDeployment, parse_spec
 from .autoscale import Autoscaler
 from .gateway import Gateway
+from .logtail import tail_lines
 from .metrics import InstanceSample, Metrics
 from .resources import MIB, CpuAllocator, compute_for
 from .router import RouteTable
@@ -462,20 +463,26 @@ class OnlineService:
             "retiring_instances": [i.describe() for i in dep.retired],
         }
 
-    def logs(self, endpoint: str, name: str, lines: int) -> str:
+    def log_files(self, endpoint: str, name: str) -> list[tuple[str, Path, Instance | None]]:
+        """(instance id, log file, live instance or None) of a deployment's newest logs, oldest first."""
         folder: Path = self.ctx.home.logs / endpoint / name
         files = sorted(folder.glob("*.log"), key=lambda p: p.stat().st_mtime) if folder.is_dir() else []
-        if not files:
-            return ""
         dep = self.deployments.get((endpoint, name))
         live = {i.id: i for i in dep.all_instances()} if dep else {}
+        return [(f.stem, f, live.get(f.stem)) for f in files[-_LOG_FILES_MAX:]]
+
+    def logs(self, endpoint: str, name: str, lines: int) -> str:
         out = []
-        for f in files[-_LOG_FILES_MAX:]:
-            inst = live.get(f.stem)
+        for instance_id, path, inst in self.log_files(endpoint, name):
             what = f"pid {inst.pid}, {inst.state}" if inst else "not running"
-            out.append(f"==> {f.stem} ({what}) <==")
-            out.append(_tail_lines(f, lines))
+            out.append(f"==> {instance_id} ({what}) <==")
+            out.append(tail_lines(path, lines))
         return "\n".join(out)
+
+    def stats_history(self, endpoint: str | None = None, since: float | None = None) -> list[dict[str, Any]]:
+        """Per deployment (of ``endpoint``, or all): 10-second buckets of the last 15 minutes."""
+        return [{"endpoint": e, "deployment": d, "buckets": dep.stats.history(since)}
+                for (e, d), dep in sorted(self.deployments.items()) if endpoint is None or e == endpoint]
 
     def stats(self, endpoint: str | None = None) -> dict[str, Any]:
         if endpoint is None:
@@ -499,20 +506,3 @@ class OnlineService:
         return {"endpoint": endpoint, "window_s": WINDOW_S, "auth_mode": table.auth_mode if table else None,
                 "deployments": deps}
 
-
-def _tail_lines(path: Path, lines: int) -> str:
-    """The last ``lines`` lines, reading from the end (instance logs can grow large)."""
-    if lines <= 0:
-        return ""
-    block, data = 8192, b""
-    try:
-        with open(path, "rb") as fh:
-            pos = fh.seek(0, 2)
-            while pos > 0 and data.count(b"\n") <= lines:
-                step = min(block, pos)
-                pos -= step
-                fh.seek(pos)
-                data = fh.read(step) + data
-    except OSError as err:
-        return f"(cannot read {path.name}: {err.strerror})"
-    return "\n".join(data.decode("utf-8", "replace").splitlines()[-lines:])
