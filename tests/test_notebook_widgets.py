@@ -170,9 +170,17 @@ def rollout(ws):
 def test_dashboard_traffic_mirror_test_box_logs_and_close(ws, rollout):
     from toolkit.notebook import EndpointDashboard
 
+    row = {"dataframe_split": {"columns": ["age", "tenure_months", "products_purchased", "days_since_last_purchase",
+                                          "monthly_spend", "support_calls", "is_premium", "region"],
+                               "data": [[40, 12, 3, 30, 50.0, 1, 0, "north"]]}}
+    for _ in range(5):
+        ws.online_endpoints.invoke(rollout, row)
+    opened = time.time()
     dash = EndpointDashboard(ws, rollout, interval=0.5)
     try:
         assert dash.error_text == ""
+        # Opened late, it starts from the host's stats history, not only from what it saw since.
+        assert any(p["ts"] < opened and p["rps"] > 0 for p in dash.points["blue"])
         assert set(dash.traffic_sliders) == {"blue", "green"}
         assert "dataframe_split" in dash.test_body.value     # the model's input example, editable
 
@@ -215,10 +223,7 @@ def test_dashboard_traffic_mirror_test_box_logs_and_close(ws, rollout):
 
         # The live charts fill from the refresh thread, without anyone calling it.
         for _ in range(10):
-            ws.online_endpoints.invoke(rollout, json.loads(json.dumps({"dataframe_split": {
-                "columns": ["age", "tenure_months", "products_purchased", "days_since_last_purchase",
-                            "monthly_spend", "support_calls", "is_premium", "region"],
-                "data": [[40, 12, 3, 30, 50.0, 1, 0, "north"]]}})))
+            ws.online_endpoints.invoke(rollout, row)
         wait_for(lambda: dash.rps_chart.lines.get("blue") is not None
                  and max(v for v in dash.rps_chart.lines["blue"].y if v == v) > 0, 30, "rps on the chart")
         wait_for(lambda: any(e.get("deployment") == "green" for e in dash.events) or dash.events, 30, "events")

@@ -59,10 +59,24 @@ class Panel(widgets.VBox):
         self.error.add_class("endpoints-error-box")
         self._style = widgets.HTML(STYLE)
 
+    _from_refresh = False
+
     def show_error(self, err: BaseException | str) -> None:
         text = err if isinstance(err, str) else message_of(err)
         self.error.value = f"<div class='endpoints-error'>{esc(text)}</div>"
         self.error.layout.display = None
+        self._from_refresh = False
+
+    def refresh_failed(self, err: BaseException) -> None:
+        """A background refresh failed (the host restarting, the endpoint deleted): say so."""
+        self.show_error(err)
+        self._from_refresh = True
+
+    def refresh_succeeded(self) -> None:
+        """Clear an error a refresh showed; a callback's error stays until the user acts again."""
+        if self._from_refresh:
+            self.clear_error()
+            self._from_refresh = False
 
     def clear_error(self) -> None:
         self.error.value = ""

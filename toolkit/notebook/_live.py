@@ -1,20 +1,16 @@
-"""What the widgets read from the host, as plain dicts, through the SDK's public methods.
-
-The live methods (``ws.snapshot``, ``ws.stats_history``, ``ws.events_page``,
-``online_deployments.log_tail``, ``online_endpoints.invoke_raw``, ``jobs.progress``) are the
-SDK's live-UI contract.  Each function here uses them and, on an SDK that predates them, the
-older public calls that answer the same question, so the widgets work on both.
-"""
+"""What the widgets read from the host, as plain dicts, through the SDK's public live calls
+(``ws.snapshot``, ``ws.stats_history``, ``ws.events_page``, ``online_deployments.log_tail``,
+``online_endpoints.invoke_raw``, ``jobs.progress``; see docs/sdk.md): one small function per
+question a widget asks, so the widgets hold no HTTP or parsing code."""
 
 from __future__ import annotations
 
 import functools
 import json
-import time
 from pathlib import Path
 from typing import Any
 
-from ..errors import ToolkitError
+from ..errors import NotFound
 
 __all__ = [
     "endpoint_frame", "stats_history", "events_after", "log_tail", "invoke_raw", "job_progress",
@@ -22,142 +18,71 @@ __all__ = [
 ]
 
 
-def _d(obj: Any) -> dict[str, Any]:
-    """A view (dataclass with to_dict), an Entity or a dict -> dict."""
-    if obj is None:
-        return {}
-    if isinstance(obj, dict):
-        return obj
-    return obj.to_dict()
-
-
-def _window(stats: dict[str, Any]) -> dict[str, Any]:
-    errors = stats.get("errors")
-    if isinstance(errors, dict):  # the older stats API: {status: count} since start, plus a window
-        errors = sum((stats.get("window_errors") or {}).values())
-    return {"rps": stats.get("rps") or 0.0, "p50_ms": stats.get("p50_ms"), "p99_ms": stats.get("p99_ms"),
-            "errors": errors or 0, "served": stats.get("served") or 0, "mirrored": stats.get("mirrored") or 0}
+def _window(stats: Any) -> dict[str, Any]:
+    """The chart values of a ``StatsWindow`` (zeros when the deployment has served nothing yet)."""
+    if stats is None:
+        return {"rps": 0.0, "p50_ms": None, "p99_ms": None, "errors": 0, "served": 0, "mirrored": 0}
+    return {"rps": stats.rps or 0.0, "p50_ms": stats.p50_ms, "p99_ms": stats.p99_ms, "errors": stats.errors or 0,
+            "served": stats.served or 0, "mirrored": stats.mirrored or 0}
 
 
 def endpoint_frame(ws: Any, name: str) -> dict[str, Any]:
-    """One dashboard frame: the endpoint, its deployments with state, instances and current stats."""
-    if hasattr(ws, "snapshot"):
-        snap = ws.snapshot(endpoint=name)
-        for ep in list(snap.online_endpoints) + list(snap.batch_endpoints):
-            if ep.name != name:
-                continue
-            e = _d(ep)
-            deps = []
-            for dep in ep.deployments:
-                dd = _d(dep)
-                instances = dd.get("instances") or []
-                deps.append({
-                    "name": dd["name"], "state": dd.get("state"), "model": dd.get("model"),
-                    "model_version": dd.get("model_version"), "instance_type": dd.get("instance_type"),
-                    "instance_count": dd.get("instance_count"),
-                    "instances_ready": sum(1 for i in instances if i.get("ready")), "instances_total": len(instances),
-                    "traffic": dd.get("traffic") or 0, "mirror": dd.get("mirror") or 0,
-                    **_window(dd.get("stats") or {}),
-                })
-            return {"name": name, "kind": e.get("kind"), "auth_mode": e.get("auth_mode"),
-                    "scoring_uri": e.get("scoring_uri"), "traffic": e.get("traffic") or {},
-                    "mirror_traffic": e.get("mirror_traffic") or {}, "deployments": deps}
-        from ..errors import NotFound
-
-        raise NotFound(f"online endpoint {name!r} not found")
-    ep = ws.online_endpoints.get(name).to_dict()
-    stats = ws.stats(name).get("deployments", {})
+    """One dashboard frame (one ``ws.snapshot`` call): the endpoint, its deployments with state,
+    instances and the current one-minute stats window."""
+    snap = ws.snapshot(endpoint=name, events_limit=1)
+    try:
+        ep = snap.endpoint(name)
+    except KeyError:
+        raise NotFound(f"online endpoint {name!r} not found") from None
     deps = []
-    for dep in ws.online_deployments.list(name):
-        dd = dep.to_dict()
-        st = stats.get(dd["name"], {})
-        inst = st.get("instances") or {}
+    for dep in ep.deployments:
         deps.append({
-            "name": dd["name"], "state": dd.get("provisioning_state"), "model": dd.get("model"),
-            "model_version": dd.get("model_version"), "instance_type": dd.get("instance_type"),
-            "instance_count": dd.get("instance_count"), "instances_ready": inst.get("ready", 0),
-            "instances_total": inst.get("total", 0),
-            "traffic": (ep.get("traffic") or {}).get(dd["name"], 0),
-            "mirror": (ep.get("mirror_traffic") or {}).get(dd["name"], 0), **_window(st),
+            "name": dep.name, "state": dep.state, "model": dep.model, "model_version": dep.model_version,
+            "instance_type": dep.instance_type, "instance_count": dep.instance_count,
+            "instances_ready": dep.ready_instances, "instances_total": len(dep.instances),
+            "traffic": dep.traffic or 0, "mirror": dep.mirror or 0, **_window(dep.stats),
         })
-    return {"name": name, "kind": "online", "auth_mode": ep.get("auth_mode"), "scoring_uri": ep.get("scoring_uri"),
-            "traffic": ep.get("traffic") or {}, "mirror_traffic": ep.get("mirror_traffic") or {}, "deployments": deps}
+    return {"name": name, "kind": ep.kind, "auth_mode": ep.auth_mode, "scoring_uri": ep.scoring_uri,
+            "traffic": dict(ep.traffic or {}), "mirror_traffic": dict(ep.mirror_traffic or {}), "deployments": deps}
 
 
 def stats_history(ws: Any, name: str) -> dict[str, list[dict[str, Any]]]:
-    """{deployment: [bucket dicts, oldest first]} of the host's recent past (empty on an older SDK)."""
-    if not hasattr(ws, "stats_history"):
-        return {}
+    """{deployment: [points, oldest first]} of the host's recent past (10-second buckets)."""
     out: dict[str, list[dict[str, Any]]] = {}
     for series in ws.stats_history(name):
-        s = _d(series)
-        if s.get("endpoint") not in (None, name):
-            continue
-        out[s["deployment"]] = [{"ts": b["ts"], **_window(b)} for b in (s.get("buckets") or [])]
+        if series.endpoint == name:
+            out[series.deployment] = [{"ts": b.ts, **_window(b)} for b in series.buckets]
     return out
 
 
 def events_after(ws: Any, name: str, cursor: int) -> tuple[list[dict[str, Any]], int]:
-    """Events of the endpoint after ``cursor`` (ascending) and the new cursor."""
-    if hasattr(ws, "events_page"):
+    """Events of the endpoint after ``cursor`` (ascending, every one once) and the new cursor."""
+    events: list[dict[str, Any]] = []
+    while True:
         page = ws.events_page(cursor, endpoint=name)
-        return [_d(e) for e in page.events], page.cursor
-    events = sorted(ws.events(endpoint=name, since=cursor), key=lambda e: e["id"])
-    return events, max([cursor, *(e["id"] for e in events)])
+        events += [e.to_dict() for e in page.events]
+        cursor = page.cursor
+        if not page.more:
+            return events, cursor
 
 
 def log_tail(ws: Any, endpoint: str, deployment: str, offset: int | None = None,
              instance: str | None = None) -> tuple[str, int | None, str | None]:
     """The end of a deployment's log, the offset to continue from and the instance it was read from."""
-    ops = ws.online_deployments
-    if hasattr(ops, "log_tail"):
-        chunk = ops.log_tail(endpoint, deployment, instance=instance, offset=offset)
-        return chunk.text, chunk.offset, chunk.instance
-    return ops.get_logs(endpoint, deployment, lines=200), None, None
+    chunk = ws.online_deployments.log_tail(endpoint, deployment, instance=instance, offset=offset)
+    return chunk.text, chunk.offset, chunk.instance
 
 
 def invoke_raw(ws: Any, endpoint: str, body: Any, deployment: str | None = None) -> dict[str, Any]:
     """Send one request; the answer to show (status, served by, latency, body), even for a 4xx/5xx."""
-    ops = ws.online_endpoints
-    if hasattr(ops, "invoke_raw"):
-        res = ops.invoke_raw(endpoint, body, deployment_name=deployment or None)
-        return {"status": res.status_code, "deployment": res.deployment, "latency_ms": res.latency_ms,
-                "request_id": res.request_id, "body": res.body}
-    start = time.perf_counter()
-    try:
-        resp = ops.invoke(endpoint, body, deployment_name=deployment or None, raw=True)
-    except ToolkitError as err:
-        if err.status_code >= 500 and err.error_code in ("HostNotRunning",):
-            raise
-        return {"status": err.status_code, "deployment": None, "request_id": None,
-                "latency_ms": (time.perf_counter() - start) * 1000, "body": {"error_code": err.error_code,
-                                                                              "message": err.message}}
-    try:
-        answer = resp.json()
-    except ValueError:
-        answer = resp.text
-    return {"status": resp.status_code, "deployment": resp.headers.get("x-deployment"),
-            "request_id": resp.headers.get("x-request-id"), "latency_ms": (time.perf_counter() - start) * 1000,
-            "body": answer}
+    res = ws.online_endpoints.invoke_raw(endpoint, body, deployment_name=deployment or None)
+    return {"status": res.status_code, "deployment": res.deployment, "latency_ms": res.latency_ms,
+            "request_id": res.request_id, "body": res.body}
 
 
 def job_progress(ws: Any, job_id: str) -> dict[str, Any]:
     """State, mini-batches done/total, rows, rows/s, ETA and failed files of a job."""
-    if hasattr(ws.jobs, "progress"):
-        return _d(ws.jobs.progress(job_id))
-    job = ws.jobs.get(job_id).to_dict()
-    p = job.get("progress") or {}
-    failed = job.get("failed_files") or p.get("failed_files") or {}
-    if not isinstance(failed, dict):
-        failed = {str(f): "failed" for f in failed} if isinstance(failed, list) else {}
-    return {
-        "id": job["id"], "endpoint": job.get("endpoint"), "deployment": job.get("deployment"),
-        "state": job.get("state"), "done": job.get("state") in ("Completed", "Failed", "Canceled"),
-        "mini_batches_done": (p.get("completed") or 0) + (p.get("failed") or 0),
-        "mini_batches_total": p.get("total_minibatches") or 0, "rows": p.get("rows") or 0,
-        "rows_per_s": p.get("rows_per_s"), "eta_s": p.get("eta_s"), "failed_files": failed,
-        "error_count": len(failed), "output_path": job.get("output"), "message": job.get("message"),
-    }
+    return ws.jobs.progress(job_id).to_dict()
 
 
 # --- model input examples ------------------------------------------------------------------------

@@ -97,7 +97,8 @@ class EndpointDashboard(Panel):
         self.log_more.on_click(self.guard(lambda _: self.show_log(more=True)))
 
         self.guard(self._first_load)()
-        self.refresher = Refresher(self._tick, interval, f"dashboard-{endpoint}", self.show_error, self._ok)
+        self.refresher = Refresher(self._tick, interval, f"dashboard-{endpoint}", self.refresh_failed,
+                                   self.refresh_succeeded)
         self.refresher.start()
 
     # --- data --------------------------------------------------------------------------------
@@ -110,11 +111,6 @@ class EndpointDashboard(Panel):
         example = example_request(self.ws, self.endpoint)
         if example is not None:
             self.test_body.value = json.dumps(example, indent=1)
-
-    def _ok(self) -> None:
-        if self.error.value and "HostNotRunning" not in self.error.value:
-            return  # a callback's error stays until the user acts again
-        self.clear_error()
 
     def _tick(self) -> None:
         self.frame = endpoint_frame(self.ws, self.endpoint)

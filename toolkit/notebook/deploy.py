@@ -3,10 +3,8 @@ request, and snippets (curl, httpx, SDK; the invoke command for batch) that work
 
 from __future__ import annotations
 
-import inspect
 import json
 import shlex
-import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -93,25 +91,11 @@ def snippets(kind: str, endpoint: str, url: str | None, example: dict[str, Any] 
 
 
 def _wait_online(ws: Any, endpoint: str, name: str, want: int, on_progress: Progress, timeout: float = 300.0) -> None:
-    ops = ws.online_deployments
-    if "on_progress" in inspect.signature(ops.wait).parameters:
-        def cb(status: Any) -> None:
-            ready = sum(1 for i in status.instances if i.ready)
-            on_progress(f"{status.state}: {ready} of {want} instance(s) ready", ready, want)
+    def step(status: Any) -> None:
+        on_progress(f"{status.state}: {status.ready_instances} of {want} instance(s) ready", status.ready_instances, want)
 
-        ops.wait(endpoint, name, timeout=timeout, on_progress=cb)
-        return
-    deadline = time.monotonic() + timeout
-    while True:
-        dep = ops.get(endpoint, name)
-        state = dep.get("provisioning_state")
-        inst = (ws.stats(endpoint).get("deployments", {}).get(name, {}).get("instances") or {})
-        ready = inst.get("ready", 0)
-        on_progress(f"{state}: {ready} of {want} instance(s) ready", ready, want)
-        if state in ("Succeeded", "Failed") or time.monotonic() > deadline:
-            ops.wait(endpoint, name, timeout=1)  # raises with the host's reason on Failed / timeout
-            return
-        time.sleep(0.4)
+    # Raises with the host's reason when the deployment fails or does not start in time.
+    ws.online_deployments.wait(endpoint, name, timeout=timeout, on_progress=step)
 
 
 def deploy_specs(ws: Any, specs: list[Any], on_progress: Progress) -> DeployResult:

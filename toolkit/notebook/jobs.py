@@ -37,12 +37,9 @@ class JobMonitor(Panel):
         self.cancel_button.on_click(self.guard(lambda _: self.cancel()))
         self.children = [self._style, self.title, self.error, widgets.HBox([self.bar, self.bar_label]),
                          self.cancel_button, self.failures, self.preview]
-        self.refresher = Refresher(self._tick, interval, f"job-monitor-{self.job_id}", self.show_error, self._ok)
+        self.refresher = Refresher(self._tick, interval, f"job-monitor-{self.job_id}", self.refresh_failed,
+                                   self.refresh_succeeded)
         self.refresher.start()
-
-    def _ok(self) -> None:
-        if "HostNotRunning" in self.error.value:
-            self.clear_error()
 
     def _tick(self) -> None:
         p = job_progress(self.ws, self.job_id)
@@ -50,7 +47,7 @@ class JobMonitor(Panel):
         self._render(p)
         if p.get("done"):
             self._finish(p)
-            self.refresher._stop.set()  # nothing changes after a terminal state
+            self.refresher.stop()  # nothing changes after a terminal state (called from its own thread: no join)
 
     def _render(self, p: dict[str, Any]) -> None:
         colour = {"Completed": "endpoints-ok", "Failed": "endpoints-error", "Canceled": "endpoints-muted"}.get(p["state"], "")
