@@ -135,7 +135,7 @@ def browser(lab):
         driver.quit()
 
 
-def run_notebook_in_page(driver, lab, name: str, timeout: float = 480) -> None:
+def run_notebook_in_page(driver, lab, name: str, timeout: float = 900) -> None:
     driver.get(f"{lab['base']}/lab/tree/{name}.ipynb?token={lab['token']}")
     wait_for(lambda: driver.execute_script(
         "return !!(window.jupyterapp && window.jupyterapp.shell.currentWidget && "
@@ -205,7 +205,7 @@ def test_safe_rollout_runs_in_jupyterlab_with_a_live_dashboard(lab, browser):
 
     if os.environ.get("NOTEBOOK_SCREENSHOTS"):
         # make screenshots: the wizard too, from the quickstart.
-        run_notebook_in_page(browser, lab, "01-quickstart")
+        run_notebook_in_page(browser, lab, "01-quickstart", timeout=900)
         wizard = wait_for(lambda: browser.execute_script(
             "const b = Array.from(document.querySelectorAll('button.jupyter-button'))"
             ".find(x => x.textContent.includes('Deploy')); return b && b.closest('.jp-OutputArea-output');"),

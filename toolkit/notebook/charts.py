@@ -41,7 +41,7 @@ class SeriesChart:
         axes = [bqplot.Axis(scale=self.x_scale, tick_format="%H:%M:%S", num_ticks=4),
                 bqplot.Axis(scale=self.y_scale, orientation="vertical", label=y_label, tick_format=".3~s")]
         self.figure = bqplot.Figure(marks=[], axes=axes, title=title, fig_margin=_margin(),
-                                    legend_location="top-left", animation_duration=0,
+                                    legend_location="top-left", animation_duration=0, display_toolbar=False,
                                     layout=widgets.Layout(width=width, height=height))
         self.lines: dict[str, bqplot.Lines] = {}
 
@@ -85,7 +85,7 @@ class CostCurve:
     def __init__(self) -> None:
         self.x_scale = bqplot.LinearScale()
         self.y_scale = bqplot.LogScale()
-        self.x_axis = bqplot.Axis(scale=self.x_scale, label="results needed within (log scale)")
+        self.x_axis = bqplot.Axis(scale=self.x_scale, label="results needed within", tick_rotate=-30)
         self.y_axis = bqplot.Axis(scale=self.y_scale, orientation="vertical", label="cost per month",
                                   tick_format="$.3~g")
         s = {"x": self.x_scale, "y": self.y_scale}
@@ -103,7 +103,7 @@ class CostCurve:
             marks=[self.online, self.batch, self.flips, self.flip_labels, self.now],
             axes=[self.x_axis, self.y_axis], title="Cost against how soon results are needed",
             fig_margin={"top": 34, "bottom": 40, "left": 64, "right": 12}, legend_location="top-right",
-            animation_duration=0, layout=widgets.Layout(width="560px", height="300px"))
+            animation_duration=0, display_toolbar=False, layout=widgets.Layout(width="560px", height="300px"))
         self.points: list[dict[str, Any]] = []
 
     def update(self, points: list[dict[str, Any]], current_s: float | None) -> list[float]:
@@ -112,42 +112,44 @@ class CostCurve:
         self.points = points
         if not points:
             return []
-        xs = [math.log10(p["need_s"]) for p in points]
+        # One slot per point (the sweep is already log-spaced), labelled with its duration: bqplot
+        # maps tick labels by the tick value's text, which only integers keep exact.
+        xs = list(range(len(points)))
 
         def ys(key: str) -> list[float]:
             return [p[key] if p.get(key) and p[key] > 0 else np.nan for p in points]
 
         costs = [v for p in points for v in (p.get("online"), p.get("batch")) if v and v > 0]
         lo, hi = (min(costs), max(costs)) if costs else (0.01, 1.0)
-        lo, hi = lo / 2, hi * 2
+        lo, hi = lo / 2, hi * 3
+        decades = [10.0 ** k for k in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)]
         flips: list[float] = []
-        for a, b in zip(points, points[1:]):
+        flip_x: list[float] = []
+        names: list[str] = []
+        for i, (a, b) in enumerate(zip(points, points[1:])):
             if a["recommendation"] != b["recommendation"]:
                 flips.append(math.sqrt(a["need_s"] * b["need_s"]))
+                flip_x.append(i + 0.5)
+                names.append(f"{a['recommendation']} → {b['recommendation']}")
         with self.figure.hold_sync():
             self.y_scale.min, self.y_scale.max = lo, hi
+            self.y_axis.tick_values = [d for d in decades if lo <= d <= hi] or decades
+            self.x_scale.min, self.x_scale.max = -0.3, len(points) - 0.7
             self.x_axis.tick_values = xs
-            self.x_axis.tick_labels = {f"{x:g}": _label(p["need_s"]) for x, p in zip(xs, points)}
-            self.x_axis.tick_format = ".3g"
+            self.x_axis.tick_labels = {str(x): _label(p["need_s"]) for x, p in zip(xs, points)}
             self.online.x, self.online.y = xs, ys("online")
             self.batch.x, self.batch.y = xs, ys("batch")
             if flips:
-                fx = [math.log10(f) for f in flips]
-                self.flips.x = [[f, f] for f in fx]
-                self.flips.y = [[lo, hi] for _ in fx]
-                self.flips.opacities = [1.0] * len(fx)
-                names = []
-                for a, b in zip(points, points[1:]):
-                    if a["recommendation"] != b["recommendation"]:
-                        names.append(f"{a['recommendation']} → {b['recommendation']}")
-                self.flip_labels.x, self.flip_labels.y, self.flip_labels.text = fx, [hi / 1.6] * len(fx), names
+                self.flips.x = [[f, f] for f in flip_x]
+                self.flips.y = [[lo, hi] for _ in flip_x]
+                self.flips.opacities = [1.0] * len(flip_x)
+                self.flip_labels.x, self.flip_labels.y, self.flip_labels.text = flip_x, [lo * 1.6] * len(flip_x), names
             else:
                 self.flips.opacities = [0.0]
                 self.flip_labels.text = [""]
-            if current_s:
-                cur = [p for p in points if abs(p["need_s"] - current_s) / current_s < 1e-6]
-                chosen = cur[0] if cur else None
-                cost = chosen.get(chosen["recommendation"]) if chosen else None
-                if cost and cost > 0:
-                    self.now.x, self.now.y, self.now.opacities = [math.log10(current_s)], [cost], [1.0]
+            chosen = next((i for i, p in enumerate(points) if current_s and abs(p["need_s"] - current_s) <= 1e-6 * current_s),
+                          None)
+            cost = points[chosen].get(points[chosen]["recommendation"]) if chosen is not None else None
+            if cost and cost > 0:
+                self.now.x, self.now.y, self.now.opacities = [chosen], [cost], [1.0]
         return flips

@@ -178,7 +178,9 @@ class EndpointDashboard(Panel):
         self.sliders_box.children = rows
         names = [(f"deployment {n}", n) for n in self._deployment_names]
         self.test_target.options = [("the endpoint (traffic table)", ""), *names]
+        keep = self.log_target.value
         self.log_target.options = list(self._deployment_names)
+        self.log_target.value = keep if keep in self._deployment_names else (self._deployment_names or (None,))[0]
         self._check_traffic()
 
     def _values(self) -> tuple[dict[str, int], dict[str, int]]:

@@ -87,7 +87,7 @@ class DeployWizard(Panel):
         self.instance_count = widgets.BoundedIntText(1, min=1, max=100, description="instances", style=_W, layout=_lay())
         self.autoscale = widgets.Checkbox(False, description="autoscale (target utilisation)", indent=False)
         self.min_instances = widgets.BoundedIntText(1, min=0, max=100, description="min instances", style=_W, layout=_lay())
-        self.max_batch_size = widgets.BoundedIntText(64, min=1, max=65536, description="micro-batch up to rows", style=_W, layout=_lay())
+        self.max_batch_size = widgets.BoundedIntText(64, min=1, max=65536, description="micro-batch rows", style=_W, layout=_lay())
         self.workers = widgets.BoundedIntText(1, min=1, max=1000, description="workers", style=_W, layout=_lay())
         self.mini_batch_rows = widgets.BoundedIntText(4096, min=1, max=10**8, description="mini-batch rows", style=_W, layout=_lay())
         self.online_box = widgets.VBox([self.instance_type, self.instance_count, self.autoscale, self.min_instances, self.max_batch_size])
@@ -100,7 +100,7 @@ class DeployWizard(Panel):
 
         self.children = [
             self._style, self.error,
-            _h("1. Model"), widgets.HBox([widgets.VBox([self.model_name, self.version]), self.model_info]),
+            _h("1. Model"), widgets.HBox([self.model_name, self.version]), self.model_info,
             _h("2. How the predictions are used"), self.frequency,
             widgets.HBox([widgets.VBox([self.arrival_box, self.schedule_box]),
                           widgets.VBox([self.hours_per_day, self.core_hour, self.gib_hour])]),
@@ -180,9 +180,9 @@ class DeployWizard(Panel):
         example = table_html([dict(zip(ex["columns"], row)) for row in ex["data"][:3]]) if ex else "-"
         algo = (v.get("tags") or {}).get("algorithm", "")
         self.model_info.value = (
-            f"<div style='margin-left:16px'><b>{esc(m.get('name', ''))}</b> v{esc(str(v.get('version')))} "
+            f"<div><b>{esc(m.get('name', ''))}</b> v{esc(str(v.get('version')))} "
             f"<span class='endpoints-muted'>{esc(algo)} {esc(m.get('description') or '')}</span>"
-            f"<div style='display:flex;gap:18px'><div><i>signature</i>{sig}</div>"
+            f"<div style='display:flex;gap:18px;overflow-x:auto'><div><i>signature</i>{sig}</div>"
             f"<div><i>input example</i>{example}</div></div></div>")
 
     # --- step 2 -> 3 -------------------------------------------------------------------------------
