@@ -277,12 +277,18 @@ def test_batch_launcher_submits_and_the_monitor_cancels_then_follows_a_job(ws, t
     finally:
         launcher.close()
 
-    job = ws.batch_endpoints.invoke("oj-widgets", input=str(data / "week-0[1-3].csv"))
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    for name in ("week-01.csv", "week-02.csv"):
+        shutil.copy(data / name, mixed / name)
+    (mixed / "broken.csv").write_text("not,the,columns\n1,2,3\n")
+    job = ws.batch_endpoints.invoke("oj-widgets", input=str(mixed))
     monitor = JobMonitor(ws, job)
     try:
         wait_for(lambda: monitor.done, 180, "the job to complete")
         assert monitor.progress["state"] == "Completed"
         assert monitor.bar.value == monitor.bar.max == 3
+        assert "Errors per file" in monitor.failures.value and "broken.csv" in monitor.failures.value
         assert "prediction" in monitor.preview.value and "week-01.csv" in monitor.preview.value
     finally:
         monitor.close()
