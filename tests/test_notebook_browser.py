@@ -160,6 +160,7 @@ def screenshot_of(driver, element, path: Path) -> None:
     element.screenshot(str(path))
 
 
+@pytest.mark.timeout(1800)  # a notebook run in a browser on a busy 2-core machine; screenshots add a second
 def test_safe_rollout_runs_in_jupyterlab_with_a_live_dashboard(lab, browser):
     from selenium.webdriver.common.by import By
 
@@ -200,7 +201,7 @@ def test_safe_rollout_runs_in_jupyterlab_with_a_live_dashboard(lab, browser):
     assert "HTTP 200" in answer
     assert dashboard.find_element(By.CSS_SELECTOR, ".endpoints-served-by").text == "green"
     screenshot_of(browser, dashboard, shots / "dashboard.png")
-    browser.save_screenshot(str(shots / "02-safe-rollout-page.png"))
+    browser.save_screenshot(str(lab["tmp"] / "02-safe-rollout-page.png"))   # the whole page, for debugging
     assert (shots / "dashboard.png").stat().st_size > 10_000
 
     if os.environ.get("NOTEBOOK_SCREENSHOTS"):
