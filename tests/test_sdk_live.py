@@ -84,7 +84,7 @@ def live(tmp_path_factory: pytest.TempPathFactory, demo_registry: Path) -> Itera
             ws.batch_deployments.create_or_update(
                 {"name": "slow", "endpoint_name": "oj-sales", "model": "models:/oj-sales@production",
                  "code_configuration": {"code": str(code), "scoring_script": "score.py"},
-                 "environment_variables": {"SLOW_SCORE_S": "30"}, "mini_batch_size": 1})
+                 "environment_variables": {"SLOW_SCORE_S": "300"}, "mini_batch_size": 1})
             data = root.parent / "weekly"
             write_oj_weekly_files(data, weeks=3, stores=2)
             yield SimpleNamespace(ws=ws, home=home, progress=progress, data=data)
