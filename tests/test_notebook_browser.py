@@ -127,6 +127,7 @@ def browser(lab):
     for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1000",
                  "--hide-scrollbars"):
         opts.add_argument(flag)
+    opts.set_capability("unhandledPromptBehavior", "accept")
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
     driver.set_script_timeout(30)
     try:
@@ -136,7 +137,16 @@ def browser(lab):
 
 
 def run_notebook_in_page(driver, lab, name: str, timeout: float = 900) -> None:
-    driver.get(f"{lab['base']}/lab/tree/{name}.ipynb?token={lab['token']}")
+    if driver.execute_script("return !!window.jupyterapp;"):
+        # Lab is open: open the next notebook in it (navigating away from a notebook with unsaved
+        # outputs would stop at the browser's "leave site?" prompt).
+        driver.execute_script(f"window.jupyterapp.commands.execute('docmanager:open', {{path: '{name}.ipynb'}});"
+                              " return true;")
+        wait_for(lambda: driver.execute_script(
+            "const w = window.jupyterapp.shell.currentWidget; return !!(w && w.context && "
+            f"w.context.path === '{name}.ipynb');"), 60, f"{name} to be the current tab")
+    else:
+        driver.get(f"{lab['base']}/lab/tree/{name}.ipynb?token={lab['token']}")
     wait_for(lambda: driver.execute_script(
         "return !!(window.jupyterapp && window.jupyterapp.shell.currentWidget && "
         "window.jupyterapp.shell.currentWidget.sessionContext && "
