@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install schemas bench bench-online bench-batch clean
+.PHONY: demo test install schemas bench bench-online bench-batch clean lab screenshots
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (set PYTHON=python3.x)"; exit 1; }
@@ -25,6 +25,15 @@ test: $(STAMP)
 
 schemas: $(STAMP)
 	$(BIN)/python -m toolkit.schemas docs/schemas
+
+# JupyterLab on notebooks/ (each notebook keeps its own workspace in notebooks/workspaces/).
+lab: $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[notebook]'
+	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks
+
+# The README's wizard and dashboard images, taken in headless Chromium (needs chromium + chromedriver).
+screenshots: $(STAMP)
+	NOTEBOOK_SCREENSHOTS=$(CURDIR)/docs/images $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_notebook_browser.py
 
 bench-online: $(STAMP)
 	$(BIN)/python bench/online.py
