@@ -29,7 +29,7 @@ schemas: $(STAMP)
 # JupyterLab on notebooks/ (each notebook keeps its own workspace in notebooks/workspaces/).
 lab: $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[notebook]'
-	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks
+	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 # The README's wizard and dashboard images, taken in headless Chromium (needs chromium + chromedriver).
 screenshots: $(STAMP)

@@ -33,6 +33,9 @@ class ModelVersionInfo:
     signature: dict[str, Any] | None = None
     has_input_example: bool = False
     flavors: list[str] = field(default_factory=list)
+    # The first rows of the saved input example as ``{"columns", "data"}`` (MLflow's
+    # dataframe_split), for the UIs' test panels; read with the signature.
+    input_example: dict[str, Any] | None = None
 
     @property
     def uri(self) -> str:
@@ -119,6 +122,8 @@ class Registry:
                 info.signature = _signature_dict(mi.signature)
                 info.has_input_example = mi.saved_input_example_info is not None
                 info.flavors = sorted(mi.flavors)
+                if info.has_input_example:
+                    info.input_example = self._example_rows(info.uri)
             except Exception as err:  # a broken version must not hide the others
                 info.tags = {**info.tags, "_error": f"cannot read model metadata: {err}"}
         return info
@@ -149,6 +154,21 @@ class Registry:
         except MlflowException:
             raise NotFound(f"registered model {name!r} does not exist{self._suggest_model(name)}") from None
         return self._model_info(rm, with_signature)
+
+    def _example_rows(self, uri: str, rows: int = 5) -> dict[str, Any] | None:
+        """A version's input example as JSON-safe ``{"columns", "data"}``, for the UIs' test panels."""
+        import json
+
+        import pandas as pd
+
+        try:
+            example = self.input_example(uri)
+        except Exception:  # an unreadable example must not hide the model
+            return None
+        if isinstance(example, pd.DataFrame):
+            split = json.loads(example.head(rows).to_json(orient="split", date_format="iso"))
+            return {"columns": split["columns"], "data": split["data"]}
+        return None
 
     def _suggest_model(self, name: str) -> str:
         """``; did you mean 'churn'?`` from the registered names (or how to list/register them)."""

@@ -23,8 +23,7 @@ except ImportError as _err:  # pragma: no cover - exercised in a subprocess by t
 
 from .dashboard import EndpointDashboard  # noqa: E402
 from .jobs import BatchLauncher, JobMonitor  # noqa: E402
-from .models import ModelBrowser, use_workspace_registry  # noqa: E402
+from .models import ModelBrowser  # noqa: E402
 from .wizard import DeployWizard  # noqa: E402
 
-__all__ = ["DeployWizard", "EndpointDashboard", "JobMonitor", "BatchLauncher", "ModelBrowser",
-           "use_workspace_registry"]
+__all__ = ["DeployWizard", "EndpointDashboard", "JobMonitor", "BatchLauncher", "ModelBrowser"]

@@ -5,9 +5,7 @@ question a widget asks, so the widgets hold no HTTP or parsing code."""
 
 from __future__ import annotations
 
-import functools
 import json
-from pathlib import Path
 from typing import Any
 
 from ..errors import NotFound
@@ -91,29 +89,10 @@ _PLACEHOLDER = {"long": 0, "integer": 0, "int": 0, "double": 0.0, "float": 0.0, 
                 "string": "", "binary": "", "datetime": "2024-01-01T00:00:00"}
 
 
-@functools.lru_cache(maxsize=64)
-def _registry_example(tracking_uri: str, name: str, version: str) -> str | None:
-    """The version's ``input_example.json`` from the workspace registry (MLflow's public API)."""
-    import mlflow.artifacts
-    from mlflow import MlflowClient
-
-    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
-    where = client.get_model_version_download_uri(name, version).rstrip("/")
-    path = mlflow.artifacts.download_artifacts(artifact_uri=f"{where}/input_example.json", tracking_uri=tracking_uri)
-    return Path(path).read_text()
-
-
-def model_example(version: dict[str, Any], ws: Any = None) -> dict[str, Any] | None:
-    """The ``dataframe_split`` of a model version's input example (as the SDK reports it, else read
-    from the workspace registry when ``ws`` is given), else a one-row example built from its
-    signature's column names and types; None without either."""
+def model_example(version: dict[str, Any]) -> dict[str, Any] | None:
+    """The ``dataframe_split`` of a model version's input example (as the SDK reports it), else a
+    one-row example built from its signature's column names and types; None without either."""
     example = version.get("input_example")
-    if example is None and ws is not None and version.get("has_input_example"):
-        try:
-            text = _registry_example(str(ws.status().get("tracking_uri")), version["name"], str(version["version"]))
-            example = json.loads(text) if text else None
-        except Exception:  # an unreadable example falls back to the signature
-            example = None
     if isinstance(example, dict):
         if "dataframe_split" in example:
             return example["dataframe_split"]

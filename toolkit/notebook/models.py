@@ -1,10 +1,9 @@
 """``ModelBrowser`` (registered models, versions, aliases, signatures, input examples; "deploy"
-opens the wizard) and ``use_workspace_registry`` (point this kernel's MLflow at the workspace)."""
+opens the wizard)."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import ipywidgets as widgets
@@ -12,27 +11,7 @@ import ipywidgets as widgets
 from ._base import Panel, esc, table_html
 from ._live import model_example
 
-__all__ = ["ModelBrowser", "use_workspace_registry"]
-
-
-def use_workspace_registry(ws: Any, experiment: str = "notebooks") -> str:
-    """Point this process's MLflow (tracking and registry) at the workspace's registry and use
-    ``experiment``, its artifacts kept inside the workspace.  Returns the tracking URI.
-
-    After this, ``mlflow.sklearn.log_model(..., registered_model_name="churn")`` registers into
-    the registry the host deploys from.
-    """
-    import mlflow
-
-    status = ws.status()
-    uri = status.get("tracking_uri")
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    if mlflow.get_experiment_by_name(experiment) is None:
-        artifacts = Path(status.get("home")) / "artifacts" / experiment
-        mlflow.create_experiment(experiment, artifact_location=artifacts.as_uri())
-    mlflow.set_experiment(experiment)
-    return uri
+__all__ = ["ModelBrowser"]
 
 
 class ModelBrowser(Panel):
@@ -86,7 +65,7 @@ class ModelBrowser(Panel):
         inputs = (latest.get("signature") or {}).get("inputs") or []
         if isinstance(inputs, str):
             inputs = json.loads(inputs)
-        ex = model_example(latest, self.ws)
+        ex = model_example(latest)
         self.details.value = (
             f"<b style='font-size:15px'>{esc(m['name'])}</b> <span class='endpoints-muted'>{esc(m.get('description') or '')}</span>"
             f"<div>aliases: {esc(', '.join(f'@{a} → v{v}' for a, v in aliases.items()) or '-')}</div>"

@@ -176,7 +176,7 @@ class DeployWizard(Panel):
 
             inputs = json.loads(inputs)
         sig = table_html([{"column": c.get("name"), "type": c.get("type")} for c in inputs if isinstance(c, dict)])
-        ex = model_example(v, self.ws)
+        ex = model_example(v)
         example = table_html([dict(zip(ex["columns"], row)) for row in ex["data"][:3]]) if ex else "-"
         algo = (v.get("tags") or {}).get("algorithm", "")
         self.model_info.value = (
