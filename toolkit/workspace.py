@@ -11,7 +11,7 @@ from .client import HostClient
 from .entities import Entity
 from .errors import HostNotRunning, InvalidSpec
 from .home import Home
-from .host import daemon
+from . import launcher
 from .live import events_call, snapshot_call, stats_history_call
 from .operations import (
     BatchDeploymentOperations, BatchEndpointOperations, JobOperations, ModelOperations,
@@ -34,11 +34,11 @@ class Workspace:
         host: str = "127.0.0.1", start: bool = True,
     ) -> None:
         self.home = home if isinstance(home, Home) else Home.resolve(home)
-        info = daemon.read_host(self.home)
+        info = launcher.read_host(self.home)
         if info is None:
             if not start:
                 raise HostNotRunning(f"no host is running for {self.home.root}; start one with `endpoints up`")
-            info = daemon.start_background(self.home, host=host, port=self._pick_port(host, port))
+            info = launcher.start_background(self.home, host=host, port=self._pick_port(host, port))
             # Said once, when it happens: a host that appears silently is a surprise later.
             print(f"started a host for {self.home.root} at {info.url} (none was running; "
                   "`endpoints down` stops it)", file=sys.stderr)
@@ -59,7 +59,7 @@ class Workspace:
         if port is not None:
             return port
         # The SDK starts a host on the default port when it is free, else on any free port.
-        return daemon.DEFAULT_PORT if daemon._port_free(host, daemon.DEFAULT_PORT) else 0
+        return launcher.DEFAULT_PORT if launcher.port_free(host, launcher.DEFAULT_PORT) else 0
 
     @property
     def url(self) -> str:
@@ -133,7 +133,7 @@ class Workspace:
 
     def shutdown(self) -> None:
         """Stop the host of this workspace (and everything it started)."""
-        daemon.stop(self.home)
+        launcher.stop(self.home)
         self.close()
 
     def close(self) -> None:
