@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
+from . import launcher
+from .apply import ApplyPlan, Change, apply_plan, plan_changes, specs_of
 from .client import HostClient
 from .entities import Entity
 from .errors import HostNotRunning, InvalidSpec
 from .home import Home
-from . import launcher
 from .live import events_call, snapshot_call, stats_history_call
 from .operations import (
     BatchDeploymentOperations, BatchEndpointOperations, JobOperations, ModelOperations,
@@ -130,6 +131,21 @@ class Workspace:
             body = dict(workload)
         body.update(kwargs)
         return Advice.from_dict(self._client.call("POST", "/advise", json=body))
+
+    def apply(self, target: Any, *, dry_run: bool = False,
+              on_applied: Callable[[Change], None] | None = None) -> ApplyPlan:
+        """Create or update what ``target`` describes: an ``Advice`` (its recommended option), a
+        spec, a list of specs, or an ``ApplyPlan`` returned earlier.
+
+        Returns the plan: each resource created or updated, the fields that differ and where
+        traffic would move; ``plan.live`` names the existing resources it changes (ask first).
+        With ``dry_run`` nothing changes.  Applying a plan from an earlier ``dry_run`` carries out
+        exactly what was shown; ``on_applied(change)`` is called after each resource.
+        """
+        plan = target if isinstance(target, ApplyPlan) else ApplyPlan(plan_changes(self, specs_of(target)))
+        if dry_run:
+            return plan
+        return apply_plan(self, plan, on_applied)
 
     def shutdown(self) -> None:
         """Stop the host of this workspace (and everything it started)."""
