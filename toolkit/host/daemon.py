@@ -1,8 +1,9 @@
 """The host process itself: ``serve`` runs the server of a workspace until it is stopped.
 
-Finding, starting and stopping a host from outside lives in :mod:`toolkit.launcher` (the SDK and
-the CLI import that, never this module).  The names re-exported below keep ``daemon.read_host``
-and friends working for callers that already run in the host's layer (tests, the demo).
+Finding, starting and stopping a host from outside lives in :mod:`toolkit.launcher`: the SDK and
+the CLI import that, not this module (only ``endpoints up --foreground`` imports it, to serve in
+its own process).  The names re-exported below keep ``daemon.read_host``
+and friends working for code written against this module before the split (tests).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from ..launcher import (  # noqa: F401  (re-exported for compatibility)
 
 __all__ = ["HostInfo", "read_host", "start_background", "stop", "serve", "DEFAULT_PORT", "PRIVATE_UMASK"]
 
-# The old private names, still used by a few tests.
+# The old private names, for tests written before the split.
 _port_free, _pid_alive, _lock_path = port_free, pid_alive, lock_path
 log = logging.getLogger("toolkit.host")
 
