@@ -21,7 +21,7 @@ import pytest
 
 from conftest import run_cli
 from toolkit.cli import build_parser
-from toolkit.cli_help import HELP, commands
+from toolkit.cli.help import HELP, commands
 from toolkit.demo.data import write_oj_weekly_files
 from toolkit.host import daemon
 
@@ -206,8 +206,8 @@ def test_advise_apply_on_a_live_endpoint_changes_nothing_without_yes(workspace):
 
 
 def test_follow_prints_only_new_log_lines_and_progress_lines_read_well():
-    from toolkit.cli import _new_lines
-    from toolkit.cli_progress import progress_line
+    from toolkit.cli.online_deployment import new_lines as _new_lines
+    from toolkit.cli.progress import progress_line
 
     assert _new_lines(["a", "b", "c"], ["b", "c", "d", "e"]) == ["d", "e"]
     assert _new_lines(["a", "b"], ["a", "b"]) == []

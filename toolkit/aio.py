@@ -14,7 +14,7 @@ from typing import Any
 from .client import DEFAULT_TIMEOUT, AsyncHostClient
 from .errors import HostNotRunning
 from .home import Home
-from .host import daemon
+from . import launcher
 from .live import events_call, job_progress_call, log_tail_call, snapshot_call, stats_history_call, status_call
 from .views import EventPage, HostStatus, JobProgress, LogChunk, Snapshot, StatsSeries
 
@@ -30,7 +30,7 @@ class AsyncWorkspace:
 
     def __init__(self, home: str | os.PathLike[str] | Home | None = None, *, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.home = home if isinstance(home, Home) else Home.resolve(home)
-        info = daemon.read_host(self.home)
+        info = launcher.read_host(self.home)
         if info is None:
             raise HostNotRunning(f"no host is running for {self.home.root}; start one with `endpoints up`")
         token = self.home.admin_token()

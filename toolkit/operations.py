@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from .entities import Entity, EntityList
-from .errors import DeploymentFailed, InvalidInput, InvalidSpec, ToolkitError
+from .errors import DeploymentFailed, InvalidInput, ToolkitError
 from .live import job_progress_call, log_tail_call
-from .specs import BatchDeployment, BatchEndpoint, OnlineDeployment, OnlineEndpoint, Spec, load_spec, parse_spec
+from .sdk_inputs import _nothing_to_update, _patched, _refuse_existing, _spec, encode_request
+from .specs import BatchDeployment, BatchEndpoint, OnlineDeployment, OnlineEndpoint
 from .views import DeploymentStatus, InvokeResult, JobProgress, LogChunk
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -25,39 +25,6 @@ __all__ = [
 ]
 
 TERMINAL_PROVISIONING = ("Succeeded", "Failed")
-
-
-def _spec(cls: type[Spec], spec: Any) -> Any:
-    if isinstance(spec, cls):
-        return spec
-    if isinstance(spec, (str, Path)):
-        return load_spec(cls, spec)
-    if isinstance(spec, dict):
-        return parse_spec(cls, spec)
-    raise InvalidSpec(f"expected a {cls.__name__}, a dict or a YAML path, got {type(spec).__name__}")
-
-
-def encode_request(data: Any, content_type: str | None = None) -> tuple[bytes, str]:
-    """Body and content type for a scoring request from a DataFrame, dict, list, path or bytes."""
-    try:
-        import pandas as pd
-    except ImportError:  # pragma: no cover
-        pd = None  # type: ignore[assignment]
-    if pd is not None and isinstance(data, pd.DataFrame):
-        split = json.loads(data.to_json(orient="split", index=False, date_format="iso"))
-        return json.dumps({"dataframe_split": split}).encode(), "application/json"
-    if isinstance(data, (dict, list)):
-        return json.dumps(data).encode(), content_type or "application/json"
-    if isinstance(data, (bytes, bytearray)):
-        return bytes(data), content_type or "application/json"
-    if isinstance(data, (str, Path)):
-        p = Path(data)
-        if not p.is_file():
-            raise InvalidInput(f"request file {str(p)!r} does not exist")
-        suffix = p.suffix.lower()
-        guessed = {".csv": "text/csv", ".parquet": "application/vnd.apache.parquet"}.get(suffix, "application/json")
-        return p.read_bytes(), content_type or guessed
-    raise InvalidInput(f"cannot send {type(data).__name__} as a scoring request; pass a DataFrame, dict, path or bytes")
 
 
 class _Ops:
@@ -89,6 +56,25 @@ class OnlineEndpointOperations(_Ops):
         return Entity(self._client.call("PUT", f"/online-endpoints/{spec.name}", json=body), "online-endpoint")
 
     begin_create_or_update = create_or_update
+
+    def create(self, endpoint: OnlineEndpoint | dict[str, Any] | str | Path) -> Entity:
+        """Create a new endpoint; raises Conflict if one of that name exists (``create_or_update`` replaces)."""
+        spec = _spec(OnlineEndpoint, endpoint)
+        _refuse_existing(lambda: self.get(spec.name), f"online endpoint {spec.name!r}")
+        return self.create_or_update(spec)
+
+    def update(
+        self, name: str, *, set: list[str] | None = None, traffic: dict[str, int] | None = None,
+        mirror_traffic: dict[str, int] | None = None, **changes: Any,
+    ) -> Entity:
+        """Change an existing endpoint: fields as keywords (``auth_mode="token"``), ``set`` as
+        ``["tags.team=fraud"]`` overrides, and/or its traffic tables (validated by the host)."""
+        _nothing_to_update(changes, set, traffic, mirror_traffic)
+        if changes or set:
+            self.create_or_update(_patched(OnlineEndpoint, self.get(name), changes, set))
+        if traffic is not None or mirror_traffic is not None:
+            return self.update_traffic(name, traffic, mirror_traffic)
+        return self.get(name)
 
     def get(self, name: str) -> Entity:
         return Entity(self._client.call("GET", f"/online-endpoints/{name}"), "online-endpoint")
@@ -207,6 +193,24 @@ class OnlineDeploymentOperations(_Ops):
 
     begin_create_or_update = create_or_update
 
+    def create(
+        self, deployment: OnlineDeployment | dict[str, Any] | str | Path, *, wait: bool = True,
+        all_traffic: bool = False, timeout: float = 300.0,
+    ) -> Entity:
+        """Like ``create_or_update``, but raises Conflict if the deployment exists already."""
+        spec = _spec(OnlineDeployment, deployment)
+        _refuse_existing(lambda: self.get(spec.endpoint_name, spec.name),
+                         f"deployment {spec.name!r} of {spec.endpoint_name!r}")
+        return self.create_or_update(spec, wait=wait, all_traffic=all_traffic, timeout=timeout)
+
+    def update(self, endpoint_name: str, name: str, *, set: list[str] | None = None, wait: bool = True,
+               timeout: float = 300.0, **changes: Any) -> Entity:
+        """Change fields of an existing deployment (keywords and/or ``set`` overrides); its
+        instances are replaced as for any update, and with ``wait`` this returns once they serve."""
+        _nothing_to_update(changes, set)
+        spec = _patched(OnlineDeployment, self.get(endpoint_name, name), changes, set)
+        return self.create_or_update(spec, wait=wait, timeout=timeout)
+
     def wait(
         self, endpoint_name: str, name: str, timeout: float = 300.0, *, stop: threading.Event | None = None,
         on_progress: Callable[[DeploymentStatus], None] | None = None, interval: float = 0.25,
@@ -286,6 +290,17 @@ class BatchEndpointOperations(_Ops):
 
     begin_create_or_update = create_or_update
 
+    def create(self, endpoint: BatchEndpoint | dict[str, Any] | str | Path) -> Entity:
+        """Create a new batch endpoint; raises Conflict if one of that name exists."""
+        spec = _spec(BatchEndpoint, endpoint)
+        _refuse_existing(lambda: self.get(spec.name), f"batch endpoint {spec.name!r}")
+        return self.create_or_update(spec)
+
+    def update(self, name: str, *, set: list[str] | None = None, **changes: Any) -> Entity:
+        """Change fields of an existing batch endpoint (keywords and/or ``set`` overrides)."""
+        _nothing_to_update(changes, set)
+        return self.create_or_update(_patched(BatchEndpoint, self.get(name), changes, set))
+
     def get(self, name: str) -> Entity:
         return Entity(self._client.call("GET", f"/batch-endpoints/{name}"), "batch-endpoint")
 
@@ -325,6 +340,20 @@ class BatchDeploymentOperations(_Ops):
                       "batch-deployment")
 
     begin_create_or_update = create_or_update
+
+    def create(self, deployment: BatchDeployment | dict[str, Any] | str | Path, *, set_default: bool = False) -> Entity:
+        """Like ``create_or_update``, but raises Conflict if the deployment exists already."""
+        spec = _spec(BatchDeployment, deployment)
+        _refuse_existing(lambda: self.get(spec.endpoint_name, spec.name),
+                         f"batch deployment {spec.name!r} of {spec.endpoint_name!r}")
+        return self.create_or_update(spec, set_default=set_default)
+
+    def update(self, endpoint_name: str, name: str, *, set: list[str] | None = None, set_default: bool = False,
+               **changes: Any) -> Entity:
+        """Change fields of an existing batch deployment (keywords and/or ``set`` overrides)."""
+        _nothing_to_update(changes, set)
+        spec = _patched(BatchDeployment, self.get(endpoint_name, name), changes, set)
+        return self.create_or_update(spec, set_default=set_default)
 
     def get(self, endpoint_name: str, name: str) -> Entity:
         return Entity(self._client.call("GET", f"/batch-endpoints/{endpoint_name}/deployments/{name}"), "batch-deployment")

@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
+from . import launcher
+from .apply import ApplyPlan, Change, apply_plan, plan_changes, specs_of
 from .client import HostClient
 from .entities import Entity
 from .errors import HostNotRunning, InvalidSpec
 from .home import Home
-from .host import daemon
 from .live import events_call, snapshot_call, stats_history_call
 from .operations import (
     BatchDeploymentOperations, BatchEndpointOperations, JobOperations, ModelOperations,
@@ -34,11 +35,11 @@ class Workspace:
         host: str = "127.0.0.1", start: bool = True,
     ) -> None:
         self.home = home if isinstance(home, Home) else Home.resolve(home)
-        info = daemon.read_host(self.home)
+        info = launcher.read_host(self.home)
         if info is None:
             if not start:
                 raise HostNotRunning(f"no host is running for {self.home.root}; start one with `endpoints up`")
-            info = daemon.start_background(self.home, host=host, port=self._pick_port(host, port))
+            info = launcher.start_background(self.home, host=host, port=self._pick_port(host, port))
             # Said once, when it happens: a host that appears silently is a surprise later.
             print(f"started a host for {self.home.root} at {info.url} (none was running; "
                   "`endpoints down` stops it)", file=sys.stderr)
@@ -59,7 +60,7 @@ class Workspace:
         if port is not None:
             return port
         # The SDK starts a host on the default port when it is free, else on any free port.
-        return daemon.DEFAULT_PORT if daemon._port_free(host, daemon.DEFAULT_PORT) else 0
+        return launcher.DEFAULT_PORT if launcher.port_free(host, launcher.DEFAULT_PORT) else 0
 
     @property
     def url(self) -> str:
@@ -131,9 +132,24 @@ class Workspace:
         body.update(kwargs)
         return Advice.from_dict(self._client.call("POST", "/advise", json=body))
 
+    def apply(self, target: Any, *, dry_run: bool = False,
+              on_applied: Callable[[Change], None] | None = None) -> ApplyPlan:
+        """Create or update what ``target`` describes: an ``Advice`` (its recommended option), a
+        spec, a list of specs, or an ``ApplyPlan`` returned earlier.
+
+        Returns the plan: each resource created or updated, the fields that differ and where
+        traffic would move; ``plan.live`` names the existing resources it changes (ask first).
+        With ``dry_run`` nothing changes.  Applying a plan from an earlier ``dry_run`` carries out
+        exactly what was shown; ``on_applied(change)`` is called after each resource.
+        """
+        plan = target if isinstance(target, ApplyPlan) else ApplyPlan(plan_changes(self, specs_of(target)))
+        if dry_run:
+            return plan
+        return apply_plan(self, plan, on_applied)
+
     def shutdown(self) -> None:
         """Stop the host of this workspace (and everything it started)."""
-        daemon.stop(self.home)
+        launcher.stop(self.home)
         self.close()
 
     def close(self) -> None:

@@ -36,7 +36,7 @@ HELP: dict[tuple[str, str | None], tuple[str, str]] = {
                                     "endpoints online-endpoint invoke --name churn --request-file examples/churn-request.json"),
     ("online-endpoint", "get-credentials"): ("the endpoint's keys (or a fresh token)",
                                              "endpoints online-endpoint get-credentials --name churn"),
-    ("online-endpoint", "regenerate-keys"): ("replace the primary or secondary key",
+    ("online-endpoint", "regenerate-keys"): ("renew a key, or the token-signing secret (revokes issued tokens)",
                                              "endpoints online-endpoint regenerate-keys --name churn --key-type secondary"),
     ("online-deployment", None): ("online deployments: a model served by supervised instances",
                                   "endpoints online-deployment list --endpoint-name churn"),

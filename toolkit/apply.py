@@ -1,28 +1,33 @@
-"""``endpoints advise --apply``: what the advice would create or change, and applying it safely.
+"""Applying specs (or an advisor's recommendation) to a workspace, with a plan first.
+
+``Workspace.apply(...)`` returns an :class:`ApplyPlan`: each resource it would create or update,
+the fields that differ and where traffic or the default batch deployment would move.  A UI (or
+the CLI's ``advise --apply``) shows the plan and asks before changing what already serves
+(:attr:`ApplyPlan.live`), then applies that same plan, so what was confirmed is what changes.
 
 The advice names its endpoint after the model (``churn``), so applying it can land on an endpoint
-that already serves traffic.  Before anything changes, the plan lists each resource as created or
-updated with the fields that differ and where traffic would move; a change to an existing
-resource needs a yes (a prompt in a terminal, ``--yes`` elsewhere), and ``--dry-run`` only shows.
-Existing traffic tables are kept when an endpoint is updated: only ``all_traffic`` moves traffic.
+that already serves traffic.  Existing traffic tables and batch defaults are kept when an endpoint
+is updated: only the deployment (``all_traffic`` / ``set_default``) moves them.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .errors import NotFound
+from .errors import InvalidSpec, NotFound
 
-__all__ = ["Change", "plan_changes", "touches_live", "apply_changes", "confirm"]
+__all__ = ["Change", "ApplyPlan", "plan_changes", "apply_plan", "specs_of"]
 
 _SKIP = {"name", "endpoint_name", "traffic", "mirror_traffic"}
+_KINDS = ("OnlineEndpoint", "OnlineDeployment", "BatchEndpoint", "BatchDeployment")
 
 
 @dataclass
 class Change:
+    """One resource the plan creates or updates."""
+
     spec: Any
     kind: str                     # OnlineEndpoint, OnlineDeployment, BatchEndpoint, BatchDeployment
     action: str                   # create | update
@@ -36,10 +41,37 @@ class Change:
         of = f" of {self.spec.endpoint_name}" if hasattr(self.spec, "endpoint_name") else ""
         return f"{words} {self.spec.name}{of}"
 
+    @property
+    def touches_live(self) -> bool:
+        """Whether this changes something that already exists (the reason to ask first)."""
+        if self.action == "update" and self.details:
+            return True
+        return self.kind in ("OnlineDeployment", "BatchDeployment") and any(
+            d.startswith(("traffic of", "default deployment of")) and " none -> " not in d for d in self.details)
+
     def describe(self) -> str:
         lines = [f"{self.action} {self.label}"]
         lines += [f"    {d}" for d in self.details]
         return "\n".join(lines)
+
+
+@dataclass
+class ApplyPlan:
+    """What applying would do, in order; ``applied`` says whether it was carried out."""
+
+    changes: list[Change]
+    applied: bool = False
+
+    @property
+    def live(self) -> list[str]:
+        """Labels of the existing resources that would change."""
+        return [c.label for c in self.changes if c.touches_live]
+
+    def describe(self) -> str:
+        return "\n".join(c.describe() for c in self.changes)
+
+    def __repr__(self) -> str:
+        return f"<ApplyPlan {'applied' if self.applied else 'not applied'}>\n{self.describe()}"
 
 
 def _short(value: Any) -> str:
@@ -67,6 +99,18 @@ def _get(getter: Callable[[], Any]) -> dict[str, Any] | None:
 
 def _traffic_text(traffic: dict[str, int]) -> str:
     return " ".join(f"{k}={v}" for k, v in sorted(traffic.items()) if v) or "none"
+
+
+def specs_of(target: Any) -> list[Any]:
+    """The specs to apply from an Advice (``to_specs()``), one spec, or a list of specs."""
+    if hasattr(target, "to_specs"):
+        return list(target.to_specs())
+    specs = list(target) if isinstance(target, (list, tuple)) else [target]
+    for spec in specs:
+        if type(spec).__name__ not in _KINDS:
+            raise InvalidSpec(f"cannot apply a {type(spec).__name__}: pass an Advice, or OnlineEndpoint, "
+                              "OnlineDeployment, BatchEndpoint or BatchDeployment specs")
+    return specs
 
 
 def plan_changes(ws: Any, specs: list[Any]) -> list[Change]:
@@ -100,30 +144,9 @@ def plan_changes(ws: Any, specs: list[Any]) -> list[Change]:
     return changes
 
 
-def touches_live(changes: list[Change]) -> list[str]:
-    """What already exists and would change (the reason to ask first)."""
-    live = []
-    for c in changes:
-        if c.action == "update" and c.details:
-            live.append(c.label)
-        elif c.kind in ("OnlineDeployment", "BatchDeployment") and any(
-                d.startswith(("traffic of", "default deployment of")) and " none -> " not in d for d in c.details):
-            live.append(c.label)
-    return live
-
-
-def confirm(question: str) -> bool:
-    """A yes from a person at a terminal; never a yes without one."""
-    if not sys.stdin or not sys.stdin.isatty():
-        return False
-    try:
-        return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
-    except EOFError:
-        return False
-
-
-def apply_changes(ws: Any, changes: list[Change], say: Callable[[str], None]) -> None:
-    for c in changes:
+def apply_plan(ws: Any, plan: ApplyPlan, on_applied: Callable[[Change], None] | None = None) -> ApplyPlan:
+    """Carry out ``plan`` in order; ``on_applied(change)`` after each resource is done."""
+    for c in plan.changes:
         spec = c.spec
         if c.kind == "OnlineEndpoint":
             if c.existing:  # keep the live traffic table; only all_traffic below moves traffic
@@ -138,4 +161,7 @@ def apply_changes(ws: Any, changes: list[Change], say: Callable[[str], None]) ->
             ws.batch_endpoints.create_or_update(spec)
         else:
             ws.batch_deployments.create_or_update(spec, set_default=True)
-        say(f"applied: {c.action} {c.label}")
+        if on_applied is not None:
+            on_applied(c)
+    plan.applied = True
+    return plan

@@ -12,7 +12,7 @@ import sys
 import time
 from typing import Any, Callable, TextIO
 
-from .entities import format_time
+from ..entities import format_time
 
 __all__ = ["follow_job", "progress_line", "follow_deployment", "interrupted_job_message"]
 
