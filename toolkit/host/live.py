@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from ..errors import InvalidSpec, NotAvailableYet, NotFound
 from ..online.logtail import MAX_CHUNK_BYTES, read_chunk
 from ..views import Event, EventPage, JobProgress, LogChunk, Snapshot, StatsSeries
+from .api_schema import error_responses as _errors
 from .control import require_admin
 from .services import HostContext
 from .snapshot import BE, OD, OE, event_page, job_progress, stats_history, take_snapshot
@@ -37,9 +38,9 @@ def _finite(name: str, value: float | None) -> float | None:
 
 
 def build_live_router() -> APIRouter:
-    r = APIRouter(prefix="/api/v1", dependencies=[Depends(require_admin)])
+    r = APIRouter(prefix="/api/v1", dependencies=[Depends(require_admin)], responses=_errors(401))
 
-    @r.get("/snapshot", tags=["live"], response_model=Snapshot,
+    @r.get("/snapshot", tags=["live"], response_model=Snapshot, responses=_errors(400, 404),
            summary="One dashboard frame: host, endpoints, deployments, instances, stats, jobs, events")
     async def snapshot(
         request: Request, endpoint: str | None = None,
@@ -54,7 +55,7 @@ def build_live_router() -> APIRouter:
         # only consistent there; the store reads are small indexed SQLite queries.
         return take_snapshot(ctx, endpoint=endpoint, events_after=events_after, events_limit=events_limit)
 
-    @r.get("/events", tags=["host"], response_model=list[Event] | EventPage,
+    @r.get("/events", tags=["host"], response_model=list[Event] | EventPage, responses=_errors(400),
            summary="Events: `after=N` pages forward from a cursor (ascending, with `more`); "
                    "`since=N` keeps its old meaning (the newest `limit` after N, as a list)")
     async def events(
@@ -68,7 +69,7 @@ def build_live_router() -> APIRouter:
         evs = ctx.store.events(endpoint=endpoint, deployment=deployment, job=job, since_id=since, limit=limit)
         return JSONResponse([e.to_dict() for e in evs])  # the old answer, byte for byte
 
-    @r.get("/stats/history", tags=["online"], response_model=list[StatsSeries],
+    @r.get("/stats/history", tags=["online"], response_model=list[StatsSeries], responses=_errors(400, 404),
            summary="Per deployment: 10-second buckets of requests, rps, latency percentiles over 15 minutes")
     async def history(request: Request, endpoint: str | None = None, since: float | None = None) -> Any:
         ctx = _ctx(request)
@@ -78,6 +79,7 @@ def build_live_router() -> APIRouter:
         return stats_history(ctx, endpoint, since)
 
     @r.get("/online-endpoints/{endpoint}/deployments/{name}/log-tail", tags=["online"], response_model=LogChunk,
+           responses=_errors(400, 404, 501),
            summary="An instance's log from a byte offset (omitted: the last max_bytes); pass `offset` back")
     async def log_tail(
         request: Request, endpoint: str, name: str, instance: str | None = None,
@@ -105,7 +107,7 @@ def build_live_router() -> APIRouter:
         text, next_offset = await asyncio.to_thread(read_chunk, path, offset, max_bytes)
         return LogChunk(text=text, offset=next_offset, instance=instance, instances=ids)
 
-    @r.get("/jobs/{job_id}/progress", tags=["batch"], response_model=JobProgress,
+    @r.get("/jobs/{job_id}/progress", tags=["batch"], response_model=JobProgress, responses=_errors(404),
            summary="A job's progress: mini-batches, rows, rate, ETA, failed files")
     async def progress(request: Request, job_id: str) -> Any:
         ctx = _ctx(request)

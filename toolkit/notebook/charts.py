@@ -83,26 +83,28 @@ class CostCurve:
     current answer marked and a dashed rule where the recommendation flips."""
 
     def __init__(self) -> None:
-        self.x_scale = bqplot.LinearScale()
+        # Ordinal x: one category per point of the (already log-spaced) sweep, named by its
+        # duration ("200 ms", "5 min", "1 day"), so the axis reads in words.
+        self.x_scale = bqplot.OrdinalScale()
         self.y_scale = bqplot.LogScale()
         self.x_axis = bqplot.Axis(scale=self.x_scale, label="results needed within", tick_rotate=-30)
         self.y_axis = bqplot.Axis(scale=self.y_scale, orientation="vertical", label="cost per month",
                                   tick_format="$.3~g")
         s = {"x": self.x_scale, "y": self.y_scale}
-        self.online = bqplot.Lines(x=[0.0], y=[1.0], scales=s, colors=[ONLINE_COLOR], labels=["online"],
+        self.online = bqplot.Lines(x=[""], y=[1.0], scales=s, colors=[ONLINE_COLOR], labels=["online"],
                                    display_legend=True, marker="circle", marker_size=20, stroke_width=2)
-        self.batch = bqplot.Lines(x=[0.0], y=[1.0], scales=s, colors=[BATCH_COLOR], labels=["batch"],
+        self.batch = bqplot.Lines(x=[""], y=[1.0], scales=s, colors=[BATCH_COLOR], labels=["batch"],
                                   display_legend=True, marker="square", marker_size=20, stroke_width=2)
-        self.flips = bqplot.Lines(x=[[0.0, 0.0]], y=[[1.0, 1.0]], scales=s, colors=["#555"], line_style="dashed",
+        self.flips = bqplot.Lines(x=[["", ""]], y=[[1.0, 1.0]], scales=s, colors=["#555"], line_style="dashed",
                                   stroke_width=1, opacities=[0.0])
-        self.flip_labels = bqplot.Label(x=[0.0], y=[1.0], text=[""], scales=s, colors=["#333"], default_size=12,
+        self.flip_labels = bqplot.Label(x=[""], y=[1.0], text=[""], scales=s, colors=["#333"], default_size=12,
                                         align="middle")
-        self.now = bqplot.Scatter(x=[0.0], y=[1.0], scales=s, colors=["#2e7d32"], marker="diamond",
+        self.now = bqplot.Scatter(x=[""], y=[1.0], scales=s, colors=["#2e7d32"], marker="diamond",
                                   default_size=90, labels=["your answer"], display_legend=True, opacities=[0.0])
         self.figure = bqplot.Figure(
             marks=[self.online, self.batch, self.flips, self.flip_labels, self.now],
             axes=[self.x_axis, self.y_axis], title="Cost against how soon results are needed",
-            fig_margin={"top": 34, "bottom": 40, "left": 64, "right": 12}, legend_location="top-right",
+            fig_margin={"top": 34, "bottom": 40, "left": 64, "right": 12}, legend_location="bottom-left",
             animation_duration=0, display_toolbar=False, layout=widgets.Layout(width="560px", height="300px"))
         self.points: list[dict[str, Any]] = []
 
@@ -112,9 +114,12 @@ class CostCurve:
         self.points = points
         if not points:
             return []
-        # One slot per point (the sweep is already log-spaced), labelled with its duration: bqplot
-        # maps tick labels by the tick value's text, which only integers keep exact.
-        xs = list(range(len(points)))
+        xs: list[str] = []
+        for p in points:  # categories must be unique: two sweep points may round to one label
+            label = _label(p["need_s"])
+            while label in xs:
+                label += " "
+            xs.append(label)
 
         def ys(key: str) -> list[float]:
             return [p[key] if p.get(key) and p[key] > 0 else np.nan for p in points]
@@ -124,19 +129,17 @@ class CostCurve:
         lo, hi = lo / 2, hi * 3
         decades = [10.0 ** k for k in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)]
         flips: list[float] = []
-        flip_x: list[float] = []
+        flip_x: list[str] = []
         names: list[str] = []
         for i, (a, b) in enumerate(zip(points, points[1:])):
             if a["recommendation"] != b["recommendation"]:
                 flips.append(math.sqrt(a["need_s"] * b["need_s"]))
-                flip_x.append(i + 0.5)
+                flip_x.append(xs[i + 1])  # the first duration with the other answer
                 names.append(f"{a['recommendation']} → {b['recommendation']}")
         with self.figure.hold_sync():
             self.y_scale.min, self.y_scale.max = lo, hi
             self.y_axis.tick_values = [d for d in decades if lo <= d <= hi] or decades
-            self.x_scale.min, self.x_scale.max = -0.3, len(points) - 0.7
-            self.x_axis.tick_values = xs
-            self.x_axis.tick_labels = {str(x): _label(p["need_s"]) for x, p in zip(xs, points)}
+            self.x_scale.domain = xs
             self.online.x, self.online.y = xs, ys("online")
             self.batch.x, self.batch.y = xs, ys("batch")
             if flips:
@@ -151,5 +154,5 @@ class CostCurve:
                           None)
             cost = points[chosen].get(points[chosen]["recommendation"]) if chosen is not None else None
             if cost and cost > 0:
-                self.now.x, self.now.y, self.now.opacities = [chosen], [cost], [1.0]
+                self.now.x, self.now.y, self.now.opacities = [xs[chosen]], [cost], [1.0]
         return flips
