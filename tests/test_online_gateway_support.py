@@ -1,7 +1,7 @@
 """Shared helpers of the online service tests (no tests here).
 
 A real :class:`OnlineService` behind a real uvicorn server on a free loopback port, in a thread
-with its own event loop; real instance processes (``python -m toolkit.online.instance``) loading
+with its own event loop; real instance processes (``python -m toolkit.runtime.instance``) loading
 real registry models; real HTTP (aiohttp) from the test.  The control plane is played by the
 test: it writes the store, then calls the service's hooks on the server's loop, as the host's
 control plane does.

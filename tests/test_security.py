@@ -30,7 +30,7 @@ from conftest import free_port, run_cli
 from toolkit.errors import Unauthorized
 from toolkit.home import Home
 from toolkit.online import auth
-from toolkit.online.unix_socket import socket_dir
+from toolkit.runtime.unix_socket import socket_dir
 from toolkit.secretbox import SecretBox
 from toolkit.store import Store
 

@@ -35,7 +35,7 @@ from .router import RouteTable
 from .supervisor import Deployment, Instance
 from .upstream import UpstreamError, UpstreamReply
 from .gateway_routes import InfoRoutes, MethodNotAllowed, _Answer, _json_response
-from .v2 import v2_error_body
+from ..runtime.protocol.v2 import v2_error_body
 
 if TYPE_CHECKING:
     from .service import OnlineService

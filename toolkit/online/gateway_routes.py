@@ -18,7 +18,7 @@ from ..errors import NotFound, ToolkitError, Unavailable
 from .metrics import CONTENT_TYPE_LATEST
 from .router import RouteTable
 from .supervisor import Deployment
-from .v2 import v2_server_metadata
+from ..runtime.protocol.v2 import v2_server_metadata
 
 if TYPE_CHECKING:
     from .service import OnlineService

@@ -1,6 +1,6 @@
 """Instance processes: spawn, probe, restart, stop; and the deployment that groups them.
 
-Each instance is its own OS process (``python -m toolkit.online.instance --uds S --config C``)
+Each instance is its own OS process (``python -m toolkit.runtime.instance --uds S --config C``)
 with its output in ``logs/<endpoint>/<deployment>/<instance>.log``.  The supervisor
 
 * spawns it from the event-loop thread (PR_SET_PDEATHSIG fires when the *spawning thread* dies,
@@ -38,7 +38,7 @@ import psutil
 from ..specs import OnlineDeployment, Probe
 from .resources import MIB, Compute, CpuAllocator, make_preexec, thread_env, tree_rss
 from .stats import DeploymentStats
-from .unix_socket import socket_dir
+from ..runtime.unix_socket import socket_dir
 from .upstream import Upstream, UpstreamError
 
 __all__ = [
@@ -270,7 +270,7 @@ class Supervisor:
         self.logs = logs
         self.run_dir = run_dir
         self.event = event
-        self.command = command or [sys.executable, "-m", "toolkit.online.instance"]
+        self.command = command or [sys.executable, "-m", "toolkit.runtime.instance"]
         self.allocator = allocator or CpuAllocator()
         self.monitor_interval_s = monitor_interval_s
         self.startup_timeout_s = startup_timeout_s

@@ -47,7 +47,7 @@ from .protocol import (
     predictions_body,
     split_predictions,
 )
-from .v2 import OutputRequest, parse_v2_request, v2_body, v2_metadata
+from .protocol.v2 import OutputRequest, parse_v2_request, v2_body, v2_metadata
 
 __all__ = ["Scorer", "MicroBatcher", "BatchStats", "BatchResult", "MODEL_DIR_VARS"]
 

@@ -2,11 +2,11 @@
 
 Started by the supervisor as::
 
-    python -m toolkit.online.instance --uds /path/to.sock --config /path/config.json
-    python -m toolkit.online.instance --port 5099 --config config.json      # tests, benchmarks
+    python -m toolkit.runtime.instance --uds /path/to.sock --config /path/config.json
+    python -m toolkit.runtime.instance --port 5099 --config config.json      # tests, benchmarks
 
 With ``--uds`` the socket is 0600 and a connection from another uid is answered 403 and closed
-before any request is read (:mod:`toolkit.online.unix_socket`): only the host's user gets in.
+before any request is read (:mod:`toolkit.runtime.unix_socket`): only the host's user gets in.
 
 config.json (unknown keys are ignored, so the supervisor may add some):
 
@@ -27,11 +27,11 @@ config.json (unknown keys are ignored, so the supervisor may add some):
 
 Routes (a raw ASGI app: no framework routing, nothing per request that is not needed):
 
-* ``POST /score`` (alias ``/invocations``): any body :mod:`toolkit.online.protocol` accepts;
+* ``POST /score`` (alias ``/invocations``): any body :mod:`toolkit.runtime.protocol` accepts;
   answers ``{"predictions": ...}`` or ``{"error_code", "message"}`` with the status of
   :mod:`toolkit.errors`.  Headers: ``X-Batch-Size`` (requests in the predict call that served
   this one), ``X-Batch-Rows`` (rows in it), ``X-Instance-Id``; ``X-Request-Id`` is echoed.
-* ``POST /v2/infer``: Open Inference Protocol request and response (:mod:`toolkit.online.v2`),
+* ``POST /v2/infer``: Open Inference Protocol request and response (:mod:`toolkit.runtime.protocol.v2`),
   JSON or with binary tensors (``Inference-Header-Content-Length``), optionally gzip/deflate
   compressed (``Content-Encoding``); errors as ``{"error": ...}``.
 * ``GET /v2/model``: V2 model metadata from the signature.
@@ -72,8 +72,8 @@ from ..errors import (
     UnsupportedMediaType,
 )
 from .protocol import ParsedInput, dumps
+from .protocol.v2 import header_length, v2_error_body
 from .scorer import BatchStats, MicroBatcher, Scorer
-from .v2 import header_length, v2_error_body
 
 __all__ = ["InstanceConfig", "InstanceApp", "LineBudget", "main", "LOAD_FAILED_PREFIX", "LOAD_FAILED_EXIT_CODE"]
 
@@ -444,7 +444,7 @@ class InstanceApp:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m toolkit.online.instance", description="Host one model for an online deployment.")
+    ap = argparse.ArgumentParser(prog="python -m toolkit.runtime.instance", description="Host one model for an online deployment.")
     where = ap.add_mutually_exclusive_group(required=True)
     where.add_argument("--uds", help="Unix socket path to listen on")
     where.add_argument("--port", type=int, help="TCP port on --host (tests, benchmarks)")
