@@ -24,8 +24,8 @@ import uvicorn
 from toolkit.demo.data import CHURN_FEATURES, churn_frame
 from toolkit.home import Home
 from toolkit.host.app import DataPlane
-from toolkit.host.services import HostContext, HostSettings
-from toolkit.online.auth import new_secrets
+from toolkit.context import HostContext, HostSettings
+from toolkit.credentials import new_secrets
 from toolkit.online.service import OnlineService
 from toolkit.registry import Registry
 from toolkit.store import Store

@@ -15,9 +15,34 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InvalidSpec, NotFound
-from .home import Home
+from .home import DEFAULT_EXPERIMENT, Home
 
-__all__ = ["Registry", "ModelVersionInfo", "RegisteredModelInfo", "ResolvedModel"]
+__all__ = ["Registry", "ModelVersionInfo", "RegisteredModelInfo", "ResolvedModel", "ensure_experiment", "pinned_uri"]
+
+
+def ensure_experiment(home: Home, name: str = DEFAULT_EXPERIMENT) -> str:
+    """The experiment with its artifacts inside the home (not in whatever folder we run from)."""
+    import mlflow
+
+    home.configure_mlflow()
+    exp = mlflow.get_experiment_by_name(name)
+    if exp is None:
+        location = home.artifacts.as_uri() if "://" not in home.tracking_uri or home.tracking_uri.startswith("sqlite") else None
+        exp_id = mlflow.create_experiment(name, artifact_location=location)
+    else:
+        exp_id = exp.experiment_id
+    mlflow.set_experiment(experiment_id=exp_id)
+    return exp_id
+
+
+def pinned_uri(model: str, model_version: str | None) -> str:
+    """The registry version the control plane recorded (``name:version``), so an alias that moved
+    since the deployment was created does not change what it serves (after a restart, or for a job)."""
+    if model.startswith("models:/") and model_version and ":" in model_version:
+        name, _, version = str(model_version).rpartition(":")
+        if version.isdigit():
+            return f"models:/{name}/{version}"
+    return model
 
 
 @dataclass

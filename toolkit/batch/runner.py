@@ -22,9 +22,10 @@ import shutil
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import ToolkitError
+from ..events import EventReason
 from ..specs import BatchDeployment
 from .cluster import LocalPool, RemotePool, worker_env
 from .inputs import MiniBatch, plan_minibatches
@@ -33,7 +34,8 @@ from .output import merge_parts, write_error_log, write_json, write_part_bytes
 from .task import TaskConfig, run_minibatch
 
 if TYPE_CHECKING:
-    from .service import BatchService
+    from ..store import Store
+    from .cluster import Compute
 
 __all__ = ["JobRunner", "local_workers"]
 
@@ -87,10 +89,16 @@ class _Tally:
 
 
 class JobRunner:
-    def __init__(self, svc: "BatchService", job_id: str, workers: int) -> None:
-        self.svc = svc
-        self.ctx = svc.ctx
-        self.store = svc.ctx.store
+    def __init__(self, job_id: str, workers: int, *, store: "Store", compute: "Compute",
+                 fetch_model: Callable[[dict[str, Any]], str], tracking_uri: str, event: Callable[..., None]) -> None:
+        """Run one job: ``store`` holds its records, ``compute`` lends the workers, ``fetch_model``
+        turns the job's model record into a local folder, ``event`` records an event (as
+        :meth:`toolkit.context.HostContext.event`).  Nothing else of the owning service is reachable."""
+        self.store = store
+        self.compute = compute
+        self.fetch_model = fetch_model
+        self.tracking_uri = tracking_uri
+        self.record_event = event
         self.job_id = job_id
         self.workers = workers            # booked local workers (0 for a remote scheduler)
         self.cancel_requested = asyncio.Event()
@@ -105,8 +113,8 @@ class JobRunner:
 
     # --- events and records -------------------------------------------------------------
     def _event(self, reason: str, message: str, level: str = "info") -> None:
-        self.ctx.event(reason, message, level=level, endpoint=self.endpoint,
-                       deployment=self.job["deployment"], job=self.job_id)
+        self.record_event(reason, message, level=level, endpoint=self.endpoint,
+                          deployment=self.job["deployment"], job=self.job_id)
         try:
             self.paths.logs.mkdir(parents=True, exist_ok=True)
             with (self.paths.logs / "job.log").open("a") as fh:
@@ -147,10 +155,10 @@ class JobRunner:
             msg = err.message if isinstance(err, ToolkitError) else f"{type(err).__name__}: {err}"
             log.exception("batch job %s failed", self.job_id)
             self._set_state(FAILED, f"job failed: {msg}", ended_at=time.time())
-            self._event("JobFailed", msg, "error")
+            self._event(EventReason.JobFailed, msg, "error")
         finally:
             if isinstance(self.pool, LocalPool):
-                self.svc.compute.release(self.pool, self.workers)
+                self.compute.release(self.pool, self.workers)
 
     async def _run(self) -> None:
         resumed = bool(self.job.get("started_at"))
@@ -160,28 +168,28 @@ class JobRunner:
         plan = await asyncio.to_thread(self._plan)
         tally, todo = self._recorded(plan)
         if resumed:
-            self._event("JobResumed", f"{len(plan) - len(todo)} of {len(plan)} mini-batches already done; scoring {len(todo)}")
+            self._event(EventReason.JobResumed, f"{len(plan) - len(todo)} of {len(plan)} mini-batches already done; scoring {len(todo)}")
         else:
-            self._event("JobStarted", f"{len(plan)} mini-batches over {self.job['spec'].get('files', '?')} files on {self.dep.compute}")
+            self._event(EventReason.JobStarted, f"{len(plan)} mini-batches over {self.job['spec'].get('files', '?')} files on {self.dep.compute}")
         self._save_progress(tally, force=True)
 
         outcome = "done"
         if todo:
-            model_path = await asyncio.to_thread(self.svc.model_path, self.job["spec"]["model"])
+            model_path = await asyncio.to_thread(self.fetch_model, self.job["spec"]["model"])
             outcome = await self._score(todo, tally, model_path)
         if outcome == "done" and self.cancel_requested.is_set():
             outcome = "canceled"
         if outcome == "canceled":
             self._set_state(CANCELED, "canceled by request", ended_at=time.time())
             self._save_progress(tally, force=True)
-            self._event("JobCanceled", f"canceled after {tally.completed} of {tally.total} mini-batches")
+            self._event(EventReason.JobCanceled, f"canceled after {tally.completed} of {tally.total} mini-batches")
             return
         if outcome == "threshold":
             msg = (f"error_threshold {self.dep.error_threshold} exceeded: {tally.failed_files} file(s) failed; "
                    f"first: {tally.first_error}")
             self._set_state(FAILED, msg, ended_at=time.time())
             self._save_progress(tally, force=True)
-            self._event("JobFailed", msg, "error")
+            self._event(EventReason.JobFailed, msg, "error")
             return
         if self._nothing_scored(tally):
             # Whatever error_threshold allows, a job that scored no file is not a success.
@@ -189,7 +197,7 @@ class JobRunner:
                    f"nothing was scored; first: {tally.first_error}")
             self._set_state(FAILED, msg, ended_at=time.time())
             self._save_progress(tally, force=True)
-            self._event("JobFailed", msg, "error")
+            self._event(EventReason.JobFailed, msg, "error")
             return
         await self._finalize(tally)
 
@@ -236,7 +244,7 @@ class JobRunner:
         self.paths.parts.mkdir(parents=True, exist_ok=True)
         return TaskConfig(
             job_id=self.job_id, model_path=model_path, model_uri=spec["model"]["uri"],
-            tracking_uri=self.ctx.home.tracking_uri, script=spec.get("script"),
+            tracking_uri=self.tracking_uri, script=spec.get("script"),
             # A remote worker may not see this machine's disk: it returns the part instead.
             parts_dir=str(self.paths.parts) if local else None,
             output_action=self.dep.output_action, part_format=self.part_fmt, logging_level=self.dep.logging_level,
@@ -246,8 +254,8 @@ class JobRunner:
     async def _acquire(self) -> LocalPool | RemotePool:
         if self.dep.compute == "local":
             env = worker_env(self.dep.max_concurrency_per_instance, self.workers, self.dep.environment_variables)
-            return await self.svc.compute.acquire(self.dep.max_concurrency_per_instance, self.workers, env)
-        return await self.svc.compute.remote(self.dep.compute)
+            return await self.compute.acquire(self.dep.max_concurrency_per_instance, self.workers, env)
+        return await self.compute.remote(self.dep.compute)
 
     async def _score(self, todo: list[MiniBatch], tally: _Tally, model_path: str) -> str:
         if self.pool is None:
@@ -367,7 +375,7 @@ class JobRunner:
         for f in failed:
             tally.failed_names.append(f["name"])
             tally.first_error = tally.first_error or f"{f['name']}: {f['error']}"
-            self._event("FileFailed", f"{f['name']}: {f['error']}", "warning")
+            self._event(EventReason.FileFailed, f"{f['name']}: {f['error']}", "warning")
 
     def _attempt_failed(self, att: _Attempt, error: Any, attempts: dict[int, int], max_retries: int,
                         pending: deque[MiniBatch], tally: _Tally) -> None:
@@ -375,7 +383,7 @@ class JobRunner:
         msg = _describe(error)
         attempts[idx] = att.attempt + 1
         if attempts[idx] <= max_retries:
-            self._event("MiniBatchRetried", f"mini-batch {idx} attempt {attempts[idx]} of {max_retries + 1} failed: {msg}", "warning")
+            self._event(EventReason.MiniBatchRetried, f"mini-batch {idx} attempt {attempts[idx]} of {max_retries + 1} failed: {msg}", "warning")
             pending.appendleft(att.mb)
             return
         names = list(dict.fromkeys(s.name for s in att.mb.slices))
@@ -389,7 +397,7 @@ class JobRunner:
         tally.failed_files += len(failed)
         tally.failed_names.extend(names)
         tally.first_error = tally.first_error or f"{', '.join(names)}: {msg}"
-        self._event("MiniBatchFailed", f"mini-batch {idx} ({', '.join(names)}) failed after {attempts[idx]} attempt(s): {msg}", "error")
+        self._event(EventReason.MiniBatchFailed, f"mini-batch {idx} ({', '.join(names)}) failed after {attempts[idx]} attempt(s): {msg}", "error")
 
     def _over_threshold(self, tally: _Tally) -> bool:
         return self.dep.error_threshold >= 0 and tally.failed_files > self.dep.error_threshold
@@ -397,10 +405,10 @@ class JobRunner:
     async def _finalize(self, tally: _Tally) -> None:
         if self.cancel_requested.is_set():
             self._set_state(CANCELED, "canceled by request", ended_at=time.time())
-            self._event("JobCanceled", "canceled before finalizing")
+            self._event(EventReason.JobCanceled, "canceled before finalizing")
             return
         self._set_state(FINALIZING)
-        self._event("JobFinalizing", f"merging {tally.completed} mini-batch outputs")
+        self._event(EventReason.JobFinalizing, f"merging {tally.completed} mini-batch outputs")
         out = self.paths.output_dir
         summary: dict[str, Any] = {
             "job": self.job_id, "endpoint": self.endpoint, "deployment": self.job["deployment"],
@@ -425,7 +433,7 @@ class JobRunner:
             msg += f"; {tally.failed_files} file(s) failed (see {self.paths.errors})"
         self._set_state(COMPLETED, msg, ended_at=time.time())
         self._save_progress(tally, force=True)
-        self._event("JobCompleted", msg)
+        self._event(EventReason.JobCompleted, msg)
         # Parts are only removed once the job is Completed: a crash before this point
         # finalizes again from them.
         shutil.rmtree(self.paths.parts, ignore_errors=True)

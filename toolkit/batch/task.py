@@ -10,11 +10,9 @@ from scaling down.
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import logging
 import os
-import sys
 import threading
 import time
 import uuid
@@ -26,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InvalidInput, ModelError
+from ..runtime.scripts import load_scoring_script
 from .inputs import MiniBatch
 from .reader import read_slice, schema_columns
 
@@ -63,19 +62,7 @@ class _Loaded:
         self.columns: list[tuple[str, str | None]] | None = None
         if cfg.script:
             # Azure's contract: init() finds the model through AZUREML_MODEL_DIR.
-            os.environ["AZUREML_MODEL_DIR"] = self.path
-            os.environ["ENDPOINTS_MODEL_DIR"] = self.path
-            name = f"_endpoints_score_{uuid.uuid4().hex[:8]}"
-            spec = importlib.util.spec_from_file_location(name, cfg.script)
-            if spec is None or spec.loader is None:
-                raise ModelError(f"cannot import scoring script {cfg.script}")
-            module = importlib.util.module_from_spec(spec)
-            sys.path.insert(0, str(Path(cfg.script).parent))
-            spec.loader.exec_module(module)
-            for fn in ("init", "run"):
-                if not callable(getattr(module, fn, None)):
-                    raise ModelError(f"scoring script {cfg.script} defines no {fn}()")
-            module.init()
+            module = load_scoring_script(Path(cfg.script), self.path)
             self.module = module
         else:
             import mlflow.pyfunc

@@ -27,18 +27,19 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from ..errors import (
-    HostError, InvalidInput, NotFound, PayloadTooLarge, RequestTimeout, ToolkitError, TooManyRequests,
-    Unauthorized, Unavailable,
+    ClientDisconnected, HostError, InvalidInput, MethodNotAllowed, NotFound, PayloadTooLarge, RequestTimeout,
+    ToolkitError, TooManyRequests, Unauthorized, Unavailable, UpstreamError,
 )
-from .auth import verify
-from .router import RouteTable
-from .supervisor import Deployment, Instance
-from .upstream import UpstreamError, UpstreamReply
-from .gateway_routes import InfoRoutes, MethodNotAllowed, _Answer, _json_response
+from ..runtime.body import read_body
 from ..runtime.protocol.v2 import v2_error_body
+from .auth import verify
+from .deployment import Deployment, Instance
+from .gateway_routes import InfoRoutes, _Answer, _json_response
+from .router import RouteTable
+from .upstream import UpstreamReply
 
 if TYPE_CHECKING:
-    from .service import OnlineService
+    from .backend import GatewayBackend
 
 __all__ = ["Gateway", "TIMEOUT_GRACE_S"]
 
@@ -69,25 +70,14 @@ class _Incoming:
 
     async def body(self, limit: int) -> bytes | None:
         """The whole body, or None as soon as it exceeds ``limit`` bytes."""
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            msg = await self._receive()
-            if msg["type"] == "http.disconnect":
-                raise _Answer(InvalidInput("the client disconnected before sending the whole body"))
-            chunk = msg.get("body", b"")
-            if chunk:
-                size += len(chunk)
-                if size > limit:
-                    return None
-                chunks.append(chunk)
-            if not msg.get("more_body", False):
-                break
-        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        try:
+            return await read_body(self._receive, limit)
+        except ClientDisconnected as err:
+            raise _Answer(InvalidInput(err.message)) from None
 
 
 class Gateway(InfoRoutes):
-    def __init__(self, service: "OnlineService") -> None:
+    def __init__(self, service: "GatewayBackend") -> None:
         self.svc = service
         self.metrics = service.metrics
         self._mirror_tasks: set[asyncio.Task[None]] = set()
@@ -172,7 +162,7 @@ class Gateway(InfoRoutes):
         if named:
             dep = self.svc.deployments.get((e, named))
             if dep is None:
-                if (e, named) in self.svc._deploying:
+                if self.svc.is_deploying(e, named):
                     raise _Answer(Unavailable(f"deployment {named!r} of {e!r} is being created"), named)
                 raise _Answer(self._unknown_deployment(e, named, version), named)
             return dep, False
@@ -227,11 +217,11 @@ class Gateway(InfoRoutes):
                         raise Unavailable(f"deployment {dep.name!r} has no instance: {dep.failed}")
                     if self.svc.cold_start(dep):
                         # Scale from zero: wait for the start (bounded by the load and the timeout).
-                        deadline = max(deadline, loop.time() + s.timeout_s + self.svc.supervisor.startup_timeout_s)
+                        deadline = max(deadline, loop.time() + s.timeout_s + self.svc.startup_timeout_s)
                     else:
                         raise Unavailable(f"deployment {dep.name!r} of {dep.endpoint!r} has no instances")
                 elif dep.cold_start is not None and not dep.cold_start.done():
-                    deadline = max(deadline, loop.time() + s.timeout_s + self.svc.supervisor.startup_timeout_s)
+                    deadline = max(deadline, loop.time() + s.timeout_s + self.svc.startup_timeout_s)
             elif dep.admitted > 2 * s.max_concurrent * n_ready:
                 # Azure's rule: beyond twice the concurrent capacity of the ready instances, refuse
                 # at once rather than let a queue grow that no client would wait for.
