@@ -21,7 +21,6 @@ import logging
 import shutil
 import time
 from collections import deque
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import ToolkitError
@@ -32,6 +31,7 @@ from .inputs import MiniBatch, plan_minibatches
 from .job import CANCELED, COMPLETED, FAILED, FINALIZING, RUNNING, JobPaths
 from .output import merge_parts, write_error_log, write_json, write_part_bytes
 from .task import TaskConfig, run_minibatch
+from .tally import Attempt, Tally, describe_error
 
 if TYPE_CHECKING:
     from ..store import Store
@@ -48,44 +48,6 @@ _STACK_POLL_S = 1.0    # how often it asks which tasks have started (for the tim
 def local_workers(dep: BatchDeployment, capacity: int) -> int:
     """Workers a local job reserves: its instance_count, at most the whole local capacity."""
     return max(1, min(dep.resources.instance_count, capacity))
-
-
-@dataclass
-class _Attempt:
-    mb: MiniBatch
-    attempt: int
-    future: Any
-    submitted: float
-    started: float | None = None
-    worker: str | None = None
-
-
-@dataclass
-class _Tally:
-    total: int
-    completed: int = 0
-    failed: int = 0
-    rows: int = 0
-    failed_files: int = 0
-    first_error: str = ""
-    failed_names: list[str] = field(default_factory=list)
-    # This run only (a resumed job starts them again): its speed and where workers spent time.
-    run_started: float = field(default_factory=time.monotonic)
-    run_done: int = 0
-    run_rows: int = 0
-    worker_s: dict[str, float] = field(default_factory=dict)
-
-    def rate(self) -> dict[str, Any]:
-        """rows_per_s and eta_s from this run's finished mini-batches (None until one finishes)."""
-        if not self.run_done:
-            return {"rows_per_s": None, "eta_s": None, "worker_seconds": {}}
-        spent = max(1e-9, time.monotonic() - self.run_started)
-        left = max(0, self.total - self.completed - self.failed)
-        return {
-            "rows_per_s": round(self.run_rows / spent, 1),
-            "eta_s": round(left * spent / self.run_done, 1),
-            "worker_seconds": {k: round(v, 2) for k, v in self.worker_s.items()},
-        }
 
 
 class JobRunner:
@@ -122,14 +84,14 @@ class JobRunner:
         except OSError:
             pass
 
-    def _progress(self, t: _Tally) -> dict[str, Any]:
+    def _progress(self, t: Tally) -> dict[str, Any]:
         started = self.job.get("started_at") or time.time()
         return {
             "total_minibatches": t.total, "completed": t.completed, "failed": t.failed, "rows": t.rows,
             "failed_files": t.failed_files, "elapsed_s": round(time.time() - started, 1), **t.rate(),
         }
 
-    def _save_progress(self, t: _Tally, force: bool = False) -> None:
+    def _save_progress(self, t: Tally, force: bool = False) -> None:
         progress = self._progress(t)
         self.store.update_job(self.job_id, progress=progress)
         now = time.monotonic()
@@ -201,7 +163,7 @@ class JobRunner:
             return
         await self._finalize(tally)
 
-    def _nothing_scored(self, tally: _Tally) -> bool:
+    def _nothing_scored(self, tally: Tally) -> bool:
         files = self.job["spec"].get("files") or 0
         return tally.rows == 0 and tally.failed_files > 0 and tally.failed_files >= files
 
@@ -215,9 +177,9 @@ class JobRunner:
         write_json(self.paths.plan, [mb.to_dict() for mb in plan])
         return plan
 
-    def _recorded(self, plan: list[MiniBatch]) -> tuple[_Tally, list[MiniBatch]]:
+    def _recorded(self, plan: list[MiniBatch]) -> tuple[Tally, list[MiniBatch]]:
         """What previous runs finished (counted) and what is left to score."""
-        tally = _Tally(total=len(plan))
+        tally = Tally(total=len(plan))
         needs_part = self.dep.output_action == "append_row"
         done: set[int] = set()
         for m in self.store.minibatches(self.job_id):
@@ -257,7 +219,7 @@ class JobRunner:
             return await self.compute.acquire(self.dep.max_concurrency_per_instance, self.workers, env)
         return await self.compute.remote(self.dep.compute)
 
-    async def _score(self, todo: list[MiniBatch], tally: _Tally, model_path: str) -> str:
+    async def _score(self, todo: list[MiniBatch], tally: Tally, model_path: str) -> str:
         if self.pool is None:
             self.pool = await self._acquire()
         tally.run_started = time.monotonic()
@@ -271,7 +233,7 @@ class JobRunner:
         max_retries = self.dep.retry_settings.max_retries
         pending: deque[MiniBatch] = deque(todo)
         attempts: dict[int, int] = {}
-        inflight: dict[asyncio.Future[Any], _Attempt] = {}
+        inflight: dict[asyncio.Future[Any], Attempt] = {}
         last_poll = 0.0
 
         def submit(mb: MiniBatch) -> None:
@@ -279,7 +241,7 @@ class JobRunner:
             key = f"{self.job_id}-mb{mb.idx:06d}-a{n}"
             fut = client.submit(run_minibatch, cfg, mb, n, key=key, pure=False)
             waiter = asyncio.ensure_future(_resolve(fut))
-            inflight[waiter] = _Attempt(mb, n, fut, time.monotonic())
+            inflight[waiter] = Attempt(mb, n, fut, time.monotonic())
 
         try:
             while pending or inflight:
@@ -324,7 +286,7 @@ class JobRunner:
                 waiter.cancel()
             inflight.clear()
 
-    async def _mark_started(self, client: Any, inflight: dict[asyncio.Future[Any], _Attempt]) -> None:
+    async def _mark_started(self, client: Any, inflight: dict[asyncio.Future[Any], Attempt]) -> None:
         waiting = {a.future.key: a for a in inflight.values() if a.started is None}
         if not waiting:
             return
@@ -339,7 +301,7 @@ class JobRunner:
                 if att is not None:
                     att.started, att.worker = now, worker
 
-    async def _kill(self, client: Any, att: _Attempt) -> None:
+    async def _kill(self, client: Any, att: Attempt) -> None:
         """Stop a mini-batch that overran: cancel it, and on the local cluster restart the worker
         (a Python thread cannot be interrupted; its process can)."""
         try:
@@ -354,7 +316,7 @@ class JobRunner:
                     log.warning("batch: restarting worker %s failed: %s", att.worker, err)
             asyncio.ensure_future(restart())
 
-    async def _completed(self, att: _Attempt, summary: dict[str, Any], tally: _Tally) -> None:
+    async def _completed(self, att: Attempt, summary: dict[str, Any], tally: Tally) -> None:
         idx = att.mb.idx
         if summary.get("data") is not None:
             await asyncio.to_thread(write_part_bytes, self.paths.part(idx, self.part_fmt), summary["data"])
@@ -377,10 +339,10 @@ class JobRunner:
             tally.first_error = tally.first_error or f"{f['name']}: {f['error']}"
             self._event(EventReason.FileFailed, f"{f['name']}: {f['error']}", "warning")
 
-    def _attempt_failed(self, att: _Attempt, error: Any, attempts: dict[int, int], max_retries: int,
-                        pending: deque[MiniBatch], tally: _Tally) -> None:
+    def _attempt_failed(self, att: Attempt, error: Any, attempts: dict[int, int], max_retries: int,
+                        pending: deque[MiniBatch], tally: Tally) -> None:
         idx = att.mb.idx
-        msg = _describe(error)
+        msg = describe_error(error)
         attempts[idx] = att.attempt + 1
         if attempts[idx] <= max_retries:
             self._event(EventReason.MiniBatchRetried, f"mini-batch {idx} attempt {attempts[idx]} of {max_retries + 1} failed: {msg}", "warning")
@@ -399,10 +361,10 @@ class JobRunner:
         tally.first_error = tally.first_error or f"{', '.join(names)}: {msg}"
         self._event(EventReason.MiniBatchFailed, f"mini-batch {idx} ({', '.join(names)}) failed after {attempts[idx]} attempt(s): {msg}", "error")
 
-    def _over_threshold(self, tally: _Tally) -> bool:
+    def _over_threshold(self, tally: Tally) -> bool:
         return self.dep.error_threshold >= 0 and tally.failed_files > self.dep.error_threshold
 
-    async def _finalize(self, tally: _Tally) -> None:
+    async def _finalize(self, tally: Tally) -> None:
         if self.cancel_requested.is_set():
             self._set_state(CANCELED, "canceled by request", ended_at=time.time())
             self._event(EventReason.JobCanceled, "canceled before finalizing")
@@ -452,14 +414,3 @@ async def _resolve(fut: Any) -> tuple[bool, Any]:
             fut.release()
         except Exception:
             pass
-
-
-def _describe(error: Any) -> str:
-    if isinstance(error, str):
-        return error
-    if isinstance(error, ToolkitError):
-        return error.message
-    name = type(error).__name__
-    if name == "KilledWorker":
-        return "the worker process died while scoring (Dask gave up after repeated worker deaths)"
-    return f"{name}: {error}"
