@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import re
 import shutil
 import time
 from pathlib import Path
@@ -20,14 +19,13 @@ from typing import Any
 from ..context import HostContext
 from ..errors import Conflict, InvalidInput, InvalidSpec, NotFound
 from ..events import EventReason
-from ..registry import pinned_uri
+from ..registry import fetch_model, pinned_uri
 from ..specs import BatchDeployment
 from .cluster import Compute, prime_worker_factory, warm_worker_factory
 from .cluster_access import DashboardSetting
 from .inputs import expand_inputs, require_readable
 from .job import (
-    CANCEL_REQUESTED, CANCELED, NOT_STARTED, QUEUED, RESUMABLE, TERMINAL, JobPaths, effective_deployment,
-    empty_progress, new_job_id,
+    CANCEL_REQUESTED, CANCELED, NOT_STARTED, QUEUED, RESUMABLE, TERMINAL, JobPaths, effective_deployment, empty_progress, new_job_id,
 )
 from .output import write_json
 from .runner import JobRunner, local_workers
@@ -214,24 +212,8 @@ class BatchService:
 
     def model_path(self, model: dict[str, Any]) -> str:
         """A local folder holding the model: fetched once into the home's cache and reused."""
-        uri = model["uri"]
-        if os.path.isdir(uri):
-            return uri
-        import mlflow.artifacts
-
-        cache = self.ctx.home.cache / "models" / re.sub(r"[^A-Za-z0-9._-]+", "_", uri.split(":/", 1)[-1]).strip("_")
-        if (cache / "MLmodel").exists():
-            return str(cache)
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
         self.ctx.home.configure_mlflow()
-        mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(tmp))
-        try:
-            os.replace(tmp, cache)
-        except OSError:  # another job fetched it meanwhile
-            shutil.rmtree(tmp, ignore_errors=True)
-        return str(cache)
+        return fetch_model(model["uri"], cache=self.ctx.home.cache / "models")
 
     async def cancel(self, job_id: str) -> dict[str, Any]:
         job = self.ctx.store.get_job(job_id)

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InvalidInput, ModelError
+from ..registry import fetch_model
 from ..runtime.scripts import load_scoring_script
 from .inputs import MiniBatch
 from .reader import read_slice, schema_columns
@@ -101,13 +102,7 @@ def _model_dir(cfg: TaskConfig) -> str:
     if os.path.isdir(cfg.model_path):
         return cfg.model_path
     # A worker on another machine: fetch the model from the tracking server it can reach.
-    import mlflow
-    import mlflow.artifacts
-
-    if cfg.tracking_uri:
-        mlflow.set_tracking_uri(cfg.tracking_uri)
-        mlflow.set_registry_uri(cfg.tracking_uri)
-    return mlflow.artifacts.download_artifacts(artifact_uri=cfg.model_uri)
+    return fetch_model(cfg.model_uri, tracking_uri=cfg.tracking_uri)
 
 
 def _get(cfg: TaskConfig) -> _Loaded:
