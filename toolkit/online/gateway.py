@@ -34,6 +34,7 @@ from ..runtime.body import read_body
 from ..runtime.protocol.v2 import v2_error_body
 from .auth import verify
 from .deployment import Deployment, Instance
+from .gateway_mirror import TIMEOUT_GRACE_S, Mirroring
 from .gateway_routes import InfoRoutes, _Answer, _json_response
 from .router import RouteTable
 from .upstream import UpstreamReply
@@ -45,10 +46,6 @@ __all__ = ["Gateway", "TIMEOUT_GRACE_S"]
 
 log = logging.getLogger("toolkit.host")
 
-# The instance enforces request_timeout_ms itself and answers 408 with details; the gateway's
-# deadline is a little later so the instance's answer normally wins and the gateway's own 408
-# only catches an instance that hangs or is too overloaded to answer at all.
-TIMEOUT_GRACE_S = 0.25
 _RETRY_AFTER_S = 1
 _UNKNOWN = "(unknown)"
 _ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
@@ -76,7 +73,7 @@ class _Incoming:
             raise _Answer(InvalidInput(err.message)) from None
 
 
-class Gateway(InfoRoutes):
+class Gateway(InfoRoutes, Mirroring):
     def __init__(self, service: "GatewayBackend") -> None:
         self.svc = service
         self.metrics = service.metrics
@@ -399,44 +396,4 @@ class Gateway(InfoRoutes):
         self.metrics.on_request(endpoint, deployment, err.status_code, latency if dep is not None else None)
         body = v2_error_body(err) if path == _V2_INFER else err.to_body()
         return err.status_code, json.dumps(body).encode(), "application/json", self._error_headers(err, rid, deployment)
-
-    # --- mirroring -----------------------------------------------------------------------
-    def _mirror(self, endpoint: str, name: str, path: str, body: bytes, ctype: str | None, rid: str,
-                extra: dict[str, str] | None = None) -> None:
-        mdep = self.svc.deployments.get((endpoint, name))
-        if mdep is None:
-            return
-        inst = mdep.try_acquire()
-        if inst is None:
-            # Shadow traffic never queues and never wakes a scaled-to-zero deployment.
-            mdep.stats.mirror_dropped += 1
-            return
-        task = asyncio.get_running_loop().create_task(self._mirror_send(mdep, inst, path, body, ctype, rid, extra))
-        self._mirror_tasks.add(task)
-        task.add_done_callback(self._mirror_tasks.discard)
-
-    async def _mirror_send(self, mdep: Deployment, inst: Instance, path: str, body: bytes,
-                           ctype: str | None, rid: str, extra: dict[str, str] | None = None) -> None:
-        status = 599
-        try:
-            async with asyncio.timeout(mdep.settings.timeout_s + TIMEOUT_GRACE_S):
-                status = (await self._send(inst, "POST", path, body, ctype, rid + "-mirror", extra)).status
-        except (UpstreamError, OSError):
-            status = 503
-        except TimeoutError:
-            status = 408
-        except Exception:  # a shadow request must never surface anywhere but its metrics
-            status = 500
-        finally:
-            mdep.release(inst)
-        mdep.stats.mirrored += 1
-        if status >= 400:
-            mdep.stats.errors[status] = mdep.stats.errors.get(status, 0) + 1
-        self.metrics.on_mirror(mdep.endpoint, mdep.name, status)
-
-    async def close(self) -> None:
-        for task in list(self._mirror_tasks):
-            task.cancel()
-        if self._mirror_tasks:
-            await asyncio.gather(*self._mirror_tasks, return_exceptions=True)
 

@@ -31,10 +31,13 @@ def _json_response(status: int, body: dict[str, Any], headers: dict[str, str]) -
     return Response(json.dumps(body).encode(), status_code=status, headers=headers, media_type="application/json")
 
 
-class _Answer(Exception):
-    """Internal: stop handling and answer with this error (carries the chosen deployment)."""
+class _Answer(ToolkitError):
+    """Internal: stop handling and answer with ``err`` (carries the chosen deployment).  Part of
+    the one error tree, answering as ``err`` does; every handler catches it before ToolkitError."""
 
     def __init__(self, err: ToolkitError, deployment: str = "") -> None:
+        super().__init__(err.message, details=err.details)
+        self.error_code, self.status_code = err.error_code, err.status_code
         self.err = err
         self.deployment = deployment
 
