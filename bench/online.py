@@ -717,7 +717,7 @@ class Bench:
         log = self.tmp / f"direct-{key}.log"
         env = single_thread_env()
         env["PYTHONUNBUFFERED"] = "1"
-        cmd = [sys.executable, "-m", "toolkit.online.instance", "--port", str(port), "--config", str(cfg_path)]
+        cmd = [sys.executable, "-m", "toolkit.runtime.instance", "--port", str(port), "--config", str(cfg_path)]
         proc = self.procs.start("direct-instance", cmd, env=env, log=log, preexec=cpus_preexec(cpus or [0]))
         took = wait_ready(f"http://127.0.0.1:{port}/health/ready", proc, "the direct instance", log, timeout=180)
         say(f"  direct instance ready in {took:.1f} s on port {port}")

@@ -7,7 +7,8 @@ import math
 import pytest
 
 from toolkit.advisor import Assumptions, ModelProfile, Workload, evaluate
-from toolkit.advisor.sizing import batch_duration, erlang_c, online_latency, size_batch, size_online, wait_quantile
+from toolkit.advisor.queueing import erlang_c, wait_quantile
+from toolkit.advisor.sizing import batch_duration, online_latency, size_batch, size_online
 from toolkit.specs import INSTANCE_TYPES
 
 M = "models:/demo/1"

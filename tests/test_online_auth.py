@@ -11,8 +11,8 @@ import pytest
 
 from test_online_gateway_support import OnlineHost, auth, churn_body, fire, make_home
 from toolkit.errors import InvalidSpec
-from toolkit.host.services import HostContext, HostSettings
-from toolkit.online.auth import issue_token, new_key
+from toolkit.context import HostContext, HostSettings
+from toolkit.credentials import issue_token, new_key
 from toolkit.online.service import OnlineService
 from toolkit.registry import Registry
 from toolkit.store import Store

@@ -22,7 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from test_online_gateway_support import OnlineHost, auth, churn_body, fire, make_home
 from toolkit.demo.data import CHURN_FEATURES, churn_frame
-from toolkit.online.instance import LineBudget
+from toolkit.runtime.logbudget import LineBudget
 from toolkit.online.metrics import Metrics
 
 pytestmark = pytest.mark.timeout(600)

@@ -1,7 +1,7 @@
 """Shared helpers of the online service tests (no tests here).
 
 A real :class:`OnlineService` behind a real uvicorn server on a free loopback port, in a thread
-with its own event loop; real instance processes (``python -m toolkit.online.instance``) loading
+with its own event loop; real instance processes (``python -m toolkit.runtime.instance``) loading
 real registry models; real HTTP (aiohttp) from the test.  The control plane is played by the
 test: it writes the store, then calls the service's hooks on the server's loop, as the host's
 control plane does.
@@ -24,8 +24,8 @@ import uvicorn
 from toolkit.demo.data import CHURN_FEATURES, churn_frame
 from toolkit.home import Home
 from toolkit.host.app import DataPlane
-from toolkit.host.services import HostContext, HostSettings
-from toolkit.online.auth import new_secrets
+from toolkit.context import HostContext, HostSettings
+from toolkit.credentials import new_secrets
 from toolkit.online.service import OnlineService
 from toolkit.registry import Registry
 from toolkit.store import Store

@@ -21,9 +21,10 @@ import pytest
 
 from toolkit.demo.data import CHURN_FEATURES, churn_frame
 from toolkit.home import Home
-from toolkit.online.instance import LOAD_FAILED_EXIT_CODE, LOAD_FAILED_PREFIX
-from toolkit.online.protocol import parse_request
-from toolkit.online.scorer import MicroBatcher, Scorer
+from toolkit.runtime.instance import LOAD_FAILED_EXIT_CODE, LOAD_FAILED_PREFIX
+from toolkit.runtime.protocol import parse_request
+from toolkit.runtime.batcher import MicroBatcher
+from toolkit.runtime.scorer import Scorer
 
 ROOT = Path(__file__).resolve().parents[1]
 JSON = {"content-type": "application/json"}
@@ -69,7 +70,7 @@ def _start(model_path: str, workdir: Path, **overrides: Any) -> tuple[subprocess
     sock = str(workdir / "i.sock")
     log = workdir / "stderr.log"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "toolkit.online.instance", "--uds", sock, "--config", str(workdir / "config.json")],
+        [sys.executable, "-m", "toolkit.runtime.instance", "--uds", sock, "--config", str(workdir / "config.json")],
         cwd=ROOT, stderr=log.open("wb"), stdout=subprocess.DEVNULL,
     )
     return proc, sock, log
@@ -296,7 +297,8 @@ def test_micro_batcher_in_process_matches_unbatched(churn_path: str) -> None:
 
 
 def test_before_the_model_loads_the_instance_is_live_but_not_ready(churn_path: str) -> None:
-    from toolkit.online.instance import InstanceApp, InstanceConfig
+    from toolkit.runtime.config import InstanceConfig
+    from toolkit.runtime.instance import InstanceApp
 
     app = InstanceApp(InstanceConfig.from_dict({"model_path": churn_path, "endpoint": "churn"}), log=lambda line: None)
 

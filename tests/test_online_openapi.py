@@ -9,7 +9,7 @@ import pytest
 from openapi_spec_validator import validate
 
 from toolkit.home import Home
-from toolkit.online.local import clear_cache, score_locally
+from toolkit.runtime.local import clear_cache, score_locally
 from toolkit.online.openapi import build_document
 from toolkit.registry import Registry
 from toolkit.specs import OnlineDeployment

@@ -14,14 +14,14 @@ import pytest
 from toolkit.demo.data import CHURN_FEATURES, OJ_FEATURES, churn_frame, oj_sales_frame
 from toolkit.errors import InvalidInput, UnsupportedMediaType
 from toolkit.home import Home
-from toolkit.online.protocol import (
+from toolkit.runtime.protocol import (
     TabularSchema,
     parse_request,
     predictions_body,
     split_predictions,
 )
-from toolkit.online.v2 import parse_v2_request, v2_metadata, v2_response
-from toolkit.online.scorer import Scorer
+from toolkit.runtime.protocol.v2 import parse_v2_request, v2_metadata, v2_response
+from toolkit.runtime.scorer import Scorer
 
 JSON = "application/json"
 

@@ -29,8 +29,9 @@ import pytest
 from conftest import free_port, run_cli
 from toolkit.errors import Unauthorized
 from toolkit.home import Home
+from toolkit import credentials
 from toolkit.online import auth
-from toolkit.online.unix_socket import socket_dir
+from toolkit.runtime.unix_socket import socket_dir
 from toolkit.secretbox import SecretBox
 from toolkit.store import Store
 
@@ -320,7 +321,7 @@ def test_secret_box_key_file_and_wrong_key(tmp_path: Path) -> None:
     key_file.unlink()
     with Store(tmp_path / "endpoints" / "state.db") as store:
         assert store.get_secrets("e1") is None
-        store.put_secrets("e1", **auth.regenerated(None, "primary"))
+        store.put_secrets("e1", **credentials.regenerated(None, "primary"))
         assert store.get_secrets("e1")["primary_key"] not in ("p", "s")
     key_file.write_text("not a key\n")
     with pytest.raises(Exception, match="not a valid key file"):
@@ -370,14 +371,14 @@ def test_a_token_without_expiry_is_refused(served: dict) -> None:
     with pytest.raises(Unauthorized, match="'exp'"):
         auth.verify("tok", "token", f"Bearer {forever}", {"token_secret": secret})
     # Control: the same claims with an expiry pass.
-    auth.verify("tok", "token", f"Bearer {auth.issue_token('tok', secret)['accessToken']}", {"token_secret": secret})
+    auth.verify("tok", "token", f"Bearer {credentials.issue_token('tok', secret)['accessToken']}", {"token_secret": secret})
 
 
 def test_regenerated_renews_only_the_asked_credential() -> None:
-    row = auth.new_secrets()
+    row = credentials.new_secrets()
     for key_type, field in (("primary", "primary_key"), ("secondary", "secondary_key"), ("token", "token_secret")):
-        new = auth.regenerated(row, key_type)
+        new = credentials.regenerated(row, key_type)
         assert new[field] != row[field]
         assert {k: v for k, v in new.items() if k != field} == {k: v for k, v in row.items() if k != field}
     with pytest.raises(ValueError, match="key_type"):
-        auth.regenerated(row, "tertiary")
+        credentials.regenerated(row, "tertiary")

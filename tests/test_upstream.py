@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import uvicorn
 
-from toolkit.online.upstream import Upstream, UpstreamError
+from toolkit.errors import UpstreamError
+from toolkit.online.upstream import Upstream
 
 
 def _sock_path() -> str:

@@ -27,6 +27,10 @@ __all__ = [
     "HostTimeout",
     "NotAvailableYet",
     "DeploymentFailed",
+    "MethodNotAllowed",
+    "SecretUnreadable",
+    "ClientDisconnected",
+    "UpstreamError",
     "error_from_body",
 ]
 
@@ -150,6 +154,40 @@ class HostTimeout(ToolkitError):
 
     error_code = "HostTimeout"
     status_code = 504
+
+
+class MethodNotAllowed(ToolkitError):
+    """A data-plane route called with a method it does not take (answered with an Allow header)."""
+
+    error_code = "MethodNotAllowed"
+    status_code = 405
+
+    def __init__(self, message: str, *, allow: str) -> None:
+        super().__init__(message)
+        self.allow = allow
+
+
+class SecretUnreadable(ToolkitError):
+    """A sealed value does not open with this key file (it was replaced or lost)."""
+
+    error_code = "SecretUnreadable"
+    status_code = 409
+
+
+class ClientDisconnected(ToolkitError):
+    """The caller went away before its request body arrived; nobody is left to answer."""
+
+    error_code = "ClientDisconnected"
+    status_code = 499
+
+
+class UpstreamError(ToolkitError, ConnectionError):
+    """The gateway could not reach an instance, or the connection broke before a whole answer.
+
+    Also a :class:`ConnectionError`, so code that handles socket failures handles it too."""
+
+    error_code = "UpstreamError"
+    status_code = 502
 
 
 _BY_CODE: dict[str, type[ToolkitError]] = {

@@ -272,7 +272,7 @@ def score_spec_locally(deployment: OnlineDeployment | dict[str, Any] | str | Pat
                        content_type: str | None = None, home: Any = None) -> tuple[int, Any]:
     """(status, body) of scoring ``data`` with a deployment spec in-process, as the server would."""
     from .home import Home
-    from .online.local import score_locally
+    from .runtime.local import score_locally
     from .registry import Registry
 
     spec = _spec(OnlineDeployment, deployment)

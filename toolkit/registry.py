@@ -9,15 +9,73 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
+import shutil
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from .errors import InvalidSpec, NotFound
-from .home import Home
+from .home import DEFAULT_EXPERIMENT, Home
 
-__all__ = ["Registry", "ModelVersionInfo", "RegisteredModelInfo", "ResolvedModel"]
+__all__ = ["Registry", "ModelVersionInfo", "RegisteredModelInfo", "ResolvedModel", "ensure_experiment", "pinned_uri", "fetch_model"]
+
+
+def ensure_experiment(home: Home, name: str = DEFAULT_EXPERIMENT) -> str:
+    """The experiment with its artifacts inside the home (not in whatever folder we run from)."""
+    import mlflow
+
+    home.configure_mlflow()
+    exp = mlflow.get_experiment_by_name(name)
+    if exp is None:
+        location = home.artifacts.as_uri() if "://" not in home.tracking_uri or home.tracking_uri.startswith("sqlite") else None
+        exp_id = mlflow.create_experiment(name, artifact_location=location)
+    else:
+        exp_id = exp.experiment_id
+    mlflow.set_experiment(experiment_id=exp_id)
+    return exp_id
+
+
+def pinned_uri(model: str, model_version: str | None) -> str:
+    """The registry version the control plane recorded (``name:version``), so an alias that moved
+    since the deployment was created does not change what it serves (after a restart, or for a job)."""
+    if model.startswith("models:/") and model_version and ":" in model_version:
+        name, _, version = str(model_version).rpartition(":")
+        if version.isdigit():
+            return f"models:/{name}/{version}"
+    return model
+
+
+def fetch_model(uri: str, cache: Path | None = None, tracking_uri: str | None = None) -> str:
+    """A local folder holding the model at ``uri`` (a folder is used where it is).
+
+    With ``cache`` (a folder), the model is fetched once into ``cache/<uri>`` and reused; the copy
+    lands under a temporary name first, so a reader never sees half a model.  ``tracking_uri`` is
+    for a process that has not configured MLflow (a remote batch worker).
+    """
+    if os.path.isdir(uri):
+        return uri
+    import mlflow
+    import mlflow.artifacts
+
+    if tracking_uri:
+        mlflow.set_tracking_uri(tracking_uri)
+        mlflow.set_registry_uri(tracking_uri)
+    if cache is None:
+        return mlflow.artifacts.download_artifacts(artifact_uri=uri)
+    folder = cache / re.sub(r"[^A-Za-z0-9._-]+", "_", uri.split(":/", 1)[-1]).strip("_")
+    if (folder / "MLmodel").exists():
+        return str(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(tmp))
+    try:
+        os.replace(tmp, folder)
+    except OSError:  # another job fetched it meanwhile
+        shutil.rmtree(tmp, ignore_errors=True)
+    return str(folder)
 
 
 @dataclass
@@ -79,11 +137,7 @@ class ResolvedModel:
     @cached_property
     def local_path(self) -> str:
         """Download (or locate) the model folder; instances and workers load from here."""
-        if os.path.isdir(self.uri):
-            return self.uri
-        import mlflow.artifacts
-
-        return mlflow.artifacts.download_artifacts(artifact_uri=self.uri)
+        return fetch_model(self.uri)
 
 
 def _signature_dict(sig: Any) -> dict[str, Any] | None:

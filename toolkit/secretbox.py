@@ -18,19 +18,12 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from .errors import ToolkitError
+from .errors import SecretUnreadable, ToolkitError
 
-__all__ = ["SecretBox", "SecretUnreadable", "SEALED_PREFIX", "KEY_FILE_NAME"]
+__all__ = ["SecretBox", "SEALED_PREFIX", "KEY_FILE_NAME"]
 
 SEALED_PREFIX = "fernet:"
 KEY_FILE_NAME = "secrets.key"
-
-
-class SecretUnreadable(ToolkitError):
-    """A sealed value does not open with this key file (it was replaced or lost)."""
-
-    error_code = "SecretUnreadable"
-    status_code = 409
 
 
 class SecretBox:

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import Conflict, NotFound
-from .secretbox import KEY_FILE_NAME, SecretBox, SecretUnreadable
+from .errors import Conflict, NotFound, SecretUnreadable
+from .secretbox import KEY_FILE_NAME, SecretBox
 
 __all__ = ["Store", "Resource", "Event", "SCHEMA_VERSION", "PROVISIONING_STATES", "KINDS"]
 

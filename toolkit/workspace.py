@@ -78,7 +78,7 @@ class Workspace:
         Also selects an experiment (``experiment``, default ``endpoints-toolkit``) whose artifacts
         live inside the workspace home, not in the current folder.  Returns the tracking URI.
         """
-        from .demo.models import ensure_experiment
+        from .registry import ensure_experiment
         from .home import DEFAULT_EXPERIMENT
 
         ensure_experiment(self.home, experiment or DEFAULT_EXPERIMENT)

@@ -29,6 +29,7 @@ from typing import Any, Callable
 
 import psutil
 
+from ..events import EventReason
 from .cluster_access import DashboardSetting, dashboard_url, host_security, stop_dashboard
 
 __all__ = [
@@ -314,7 +315,7 @@ class Compute:
             if n != pool.last_workers:
                 where = pool.key.label() if isinstance(pool, LocalPool) else pool.address
                 if self.event:
-                    self.event("ClusterScaled", f"{'local' if pool.local else 'remote'} cluster ({where}): {pool.last_workers} -> {n} workers")
+                    self.event(EventReason.ClusterScaled, f"{'local' if pool.local else 'remote'} cluster ({where}): {pool.last_workers} -> {n} workers")
                 pool.last_workers = n
 
     def info(self) -> dict[str, Any]:

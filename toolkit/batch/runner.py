@@ -21,19 +21,21 @@ import logging
 import shutil
 import time
 from collections import deque
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import ToolkitError
+from ..events import EventReason
 from ..specs import BatchDeployment
 from .cluster import LocalPool, RemotePool, worker_env
 from .inputs import MiniBatch, plan_minibatches
 from .job import CANCELED, COMPLETED, FAILED, FINALIZING, RUNNING, JobPaths
 from .output import merge_parts, write_error_log, write_json, write_part_bytes
 from .task import TaskConfig, run_minibatch
+from .tally import Attempt, Tally, describe_error
 
 if TYPE_CHECKING:
-    from .service import BatchService
+    from ..store import Store
+    from .cluster import Compute
 
 __all__ = ["JobRunner", "local_workers"]
 
@@ -48,49 +50,17 @@ def local_workers(dep: BatchDeployment, capacity: int) -> int:
     return max(1, min(dep.resources.instance_count, capacity))
 
 
-@dataclass
-class _Attempt:
-    mb: MiniBatch
-    attempt: int
-    future: Any
-    submitted: float
-    started: float | None = None
-    worker: str | None = None
-
-
-@dataclass
-class _Tally:
-    total: int
-    completed: int = 0
-    failed: int = 0
-    rows: int = 0
-    failed_files: int = 0
-    first_error: str = ""
-    failed_names: list[str] = field(default_factory=list)
-    # This run only (a resumed job starts them again): its speed and where workers spent time.
-    run_started: float = field(default_factory=time.monotonic)
-    run_done: int = 0
-    run_rows: int = 0
-    worker_s: dict[str, float] = field(default_factory=dict)
-
-    def rate(self) -> dict[str, Any]:
-        """rows_per_s and eta_s from this run's finished mini-batches (None until one finishes)."""
-        if not self.run_done:
-            return {"rows_per_s": None, "eta_s": None, "worker_seconds": {}}
-        spent = max(1e-9, time.monotonic() - self.run_started)
-        left = max(0, self.total - self.completed - self.failed)
-        return {
-            "rows_per_s": round(self.run_rows / spent, 1),
-            "eta_s": round(left * spent / self.run_done, 1),
-            "worker_seconds": {k: round(v, 2) for k, v in self.worker_s.items()},
-        }
-
-
 class JobRunner:
-    def __init__(self, svc: "BatchService", job_id: str, workers: int) -> None:
-        self.svc = svc
-        self.ctx = svc.ctx
-        self.store = svc.ctx.store
+    def __init__(self, job_id: str, workers: int, *, store: "Store", compute: "Compute",
+                 fetch_model: Callable[[dict[str, Any]], str], tracking_uri: str, event: Callable[..., None]) -> None:
+        """Run one job: ``store`` holds its records, ``compute`` lends the workers, ``fetch_model``
+        turns the job's model record into a local folder, ``event`` records an event (as
+        :meth:`toolkit.context.HostContext.event`).  Nothing else of the owning service is reachable."""
+        self.store = store
+        self.compute = compute
+        self.fetch_model = fetch_model
+        self.tracking_uri = tracking_uri
+        self.record_event = event
         self.job_id = job_id
         self.workers = workers            # booked local workers (0 for a remote scheduler)
         self.cancel_requested = asyncio.Event()
@@ -105,8 +75,8 @@ class JobRunner:
 
     # --- events and records -------------------------------------------------------------
     def _event(self, reason: str, message: str, level: str = "info") -> None:
-        self.ctx.event(reason, message, level=level, endpoint=self.endpoint,
-                       deployment=self.job["deployment"], job=self.job_id)
+        self.record_event(reason, message, level=level, endpoint=self.endpoint,
+                          deployment=self.job["deployment"], job=self.job_id)
         try:
             self.paths.logs.mkdir(parents=True, exist_ok=True)
             with (self.paths.logs / "job.log").open("a") as fh:
@@ -114,14 +84,14 @@ class JobRunner:
         except OSError:
             pass
 
-    def _progress(self, t: _Tally) -> dict[str, Any]:
+    def _progress(self, t: Tally) -> dict[str, Any]:
         started = self.job.get("started_at") or time.time()
         return {
             "total_minibatches": t.total, "completed": t.completed, "failed": t.failed, "rows": t.rows,
             "failed_files": t.failed_files, "elapsed_s": round(time.time() - started, 1), **t.rate(),
         }
 
-    def _save_progress(self, t: _Tally, force: bool = False) -> None:
+    def _save_progress(self, t: Tally, force: bool = False) -> None:
         progress = self._progress(t)
         self.store.update_job(self.job_id, progress=progress)
         now = time.monotonic()
@@ -147,10 +117,10 @@ class JobRunner:
             msg = err.message if isinstance(err, ToolkitError) else f"{type(err).__name__}: {err}"
             log.exception("batch job %s failed", self.job_id)
             self._set_state(FAILED, f"job failed: {msg}", ended_at=time.time())
-            self._event("JobFailed", msg, "error")
+            self._event(EventReason.JobFailed, msg, "error")
         finally:
             if isinstance(self.pool, LocalPool):
-                self.svc.compute.release(self.pool, self.workers)
+                self.compute.release(self.pool, self.workers)
 
     async def _run(self) -> None:
         resumed = bool(self.job.get("started_at"))
@@ -160,28 +130,28 @@ class JobRunner:
         plan = await asyncio.to_thread(self._plan)
         tally, todo = self._recorded(plan)
         if resumed:
-            self._event("JobResumed", f"{len(plan) - len(todo)} of {len(plan)} mini-batches already done; scoring {len(todo)}")
+            self._event(EventReason.JobResumed, f"{len(plan) - len(todo)} of {len(plan)} mini-batches already done; scoring {len(todo)}")
         else:
-            self._event("JobStarted", f"{len(plan)} mini-batches over {self.job['spec'].get('files', '?')} files on {self.dep.compute}")
+            self._event(EventReason.JobStarted, f"{len(plan)} mini-batches over {self.job['spec'].get('files', '?')} files on {self.dep.compute}")
         self._save_progress(tally, force=True)
 
         outcome = "done"
         if todo:
-            model_path = await asyncio.to_thread(self.svc.model_path, self.job["spec"]["model"])
+            model_path = await asyncio.to_thread(self.fetch_model, self.job["spec"]["model"])
             outcome = await self._score(todo, tally, model_path)
         if outcome == "done" and self.cancel_requested.is_set():
             outcome = "canceled"
         if outcome == "canceled":
             self._set_state(CANCELED, "canceled by request", ended_at=time.time())
             self._save_progress(tally, force=True)
-            self._event("JobCanceled", f"canceled after {tally.completed} of {tally.total} mini-batches")
+            self._event(EventReason.JobCanceled, f"canceled after {tally.completed} of {tally.total} mini-batches")
             return
         if outcome == "threshold":
             msg = (f"error_threshold {self.dep.error_threshold} exceeded: {tally.failed_files} file(s) failed; "
                    f"first: {tally.first_error}")
             self._set_state(FAILED, msg, ended_at=time.time())
             self._save_progress(tally, force=True)
-            self._event("JobFailed", msg, "error")
+            self._event(EventReason.JobFailed, msg, "error")
             return
         if self._nothing_scored(tally):
             # Whatever error_threshold allows, a job that scored no file is not a success.
@@ -189,11 +159,11 @@ class JobRunner:
                    f"nothing was scored; first: {tally.first_error}")
             self._set_state(FAILED, msg, ended_at=time.time())
             self._save_progress(tally, force=True)
-            self._event("JobFailed", msg, "error")
+            self._event(EventReason.JobFailed, msg, "error")
             return
         await self._finalize(tally)
 
-    def _nothing_scored(self, tally: _Tally) -> bool:
+    def _nothing_scored(self, tally: Tally) -> bool:
         files = self.job["spec"].get("files") or 0
         return tally.rows == 0 and tally.failed_files > 0 and tally.failed_files >= files
 
@@ -207,9 +177,9 @@ class JobRunner:
         write_json(self.paths.plan, [mb.to_dict() for mb in plan])
         return plan
 
-    def _recorded(self, plan: list[MiniBatch]) -> tuple[_Tally, list[MiniBatch]]:
+    def _recorded(self, plan: list[MiniBatch]) -> tuple[Tally, list[MiniBatch]]:
         """What previous runs finished (counted) and what is left to score."""
-        tally = _Tally(total=len(plan))
+        tally = Tally(total=len(plan))
         needs_part = self.dep.output_action == "append_row"
         done: set[int] = set()
         for m in self.store.minibatches(self.job_id):
@@ -236,7 +206,7 @@ class JobRunner:
         self.paths.parts.mkdir(parents=True, exist_ok=True)
         return TaskConfig(
             job_id=self.job_id, model_path=model_path, model_uri=spec["model"]["uri"],
-            tracking_uri=self.ctx.home.tracking_uri, script=spec.get("script"),
+            tracking_uri=self.tracking_uri, script=spec.get("script"),
             # A remote worker may not see this machine's disk: it returns the part instead.
             parts_dir=str(self.paths.parts) if local else None,
             output_action=self.dep.output_action, part_format=self.part_fmt, logging_level=self.dep.logging_level,
@@ -246,10 +216,10 @@ class JobRunner:
     async def _acquire(self) -> LocalPool | RemotePool:
         if self.dep.compute == "local":
             env = worker_env(self.dep.max_concurrency_per_instance, self.workers, self.dep.environment_variables)
-            return await self.svc.compute.acquire(self.dep.max_concurrency_per_instance, self.workers, env)
-        return await self.svc.compute.remote(self.dep.compute)
+            return await self.compute.acquire(self.dep.max_concurrency_per_instance, self.workers, env)
+        return await self.compute.remote(self.dep.compute)
 
-    async def _score(self, todo: list[MiniBatch], tally: _Tally, model_path: str) -> str:
+    async def _score(self, todo: list[MiniBatch], tally: Tally, model_path: str) -> str:
         if self.pool is None:
             self.pool = await self._acquire()
         tally.run_started = time.monotonic()
@@ -263,7 +233,7 @@ class JobRunner:
         max_retries = self.dep.retry_settings.max_retries
         pending: deque[MiniBatch] = deque(todo)
         attempts: dict[int, int] = {}
-        inflight: dict[asyncio.Future[Any], _Attempt] = {}
+        inflight: dict[asyncio.Future[Any], Attempt] = {}
         last_poll = 0.0
 
         def submit(mb: MiniBatch) -> None:
@@ -271,7 +241,7 @@ class JobRunner:
             key = f"{self.job_id}-mb{mb.idx:06d}-a{n}"
             fut = client.submit(run_minibatch, cfg, mb, n, key=key, pure=False)
             waiter = asyncio.ensure_future(_resolve(fut))
-            inflight[waiter] = _Attempt(mb, n, fut, time.monotonic())
+            inflight[waiter] = Attempt(mb, n, fut, time.monotonic())
 
         try:
             while pending or inflight:
@@ -316,7 +286,7 @@ class JobRunner:
                 waiter.cancel()
             inflight.clear()
 
-    async def _mark_started(self, client: Any, inflight: dict[asyncio.Future[Any], _Attempt]) -> None:
+    async def _mark_started(self, client: Any, inflight: dict[asyncio.Future[Any], Attempt]) -> None:
         waiting = {a.future.key: a for a in inflight.values() if a.started is None}
         if not waiting:
             return
@@ -331,7 +301,7 @@ class JobRunner:
                 if att is not None:
                     att.started, att.worker = now, worker
 
-    async def _kill(self, client: Any, att: _Attempt) -> None:
+    async def _kill(self, client: Any, att: Attempt) -> None:
         """Stop a mini-batch that overran: cancel it, and on the local cluster restart the worker
         (a Python thread cannot be interrupted; its process can)."""
         try:
@@ -346,7 +316,7 @@ class JobRunner:
                     log.warning("batch: restarting worker %s failed: %s", att.worker, err)
             asyncio.ensure_future(restart())
 
-    async def _completed(self, att: _Attempt, summary: dict[str, Any], tally: _Tally) -> None:
+    async def _completed(self, att: Attempt, summary: dict[str, Any], tally: Tally) -> None:
         idx = att.mb.idx
         if summary.get("data") is not None:
             await asyncio.to_thread(write_part_bytes, self.paths.part(idx, self.part_fmt), summary["data"])
@@ -367,15 +337,15 @@ class JobRunner:
         for f in failed:
             tally.failed_names.append(f["name"])
             tally.first_error = tally.first_error or f"{f['name']}: {f['error']}"
-            self._event("FileFailed", f"{f['name']}: {f['error']}", "warning")
+            self._event(EventReason.FileFailed, f"{f['name']}: {f['error']}", "warning")
 
-    def _attempt_failed(self, att: _Attempt, error: Any, attempts: dict[int, int], max_retries: int,
-                        pending: deque[MiniBatch], tally: _Tally) -> None:
+    def _attempt_failed(self, att: Attempt, error: Any, attempts: dict[int, int], max_retries: int,
+                        pending: deque[MiniBatch], tally: Tally) -> None:
         idx = att.mb.idx
-        msg = _describe(error)
+        msg = describe_error(error)
         attempts[idx] = att.attempt + 1
         if attempts[idx] <= max_retries:
-            self._event("MiniBatchRetried", f"mini-batch {idx} attempt {attempts[idx]} of {max_retries + 1} failed: {msg}", "warning")
+            self._event(EventReason.MiniBatchRetried, f"mini-batch {idx} attempt {attempts[idx]} of {max_retries + 1} failed: {msg}", "warning")
             pending.appendleft(att.mb)
             return
         names = list(dict.fromkeys(s.name for s in att.mb.slices))
@@ -389,18 +359,18 @@ class JobRunner:
         tally.failed_files += len(failed)
         tally.failed_names.extend(names)
         tally.first_error = tally.first_error or f"{', '.join(names)}: {msg}"
-        self._event("MiniBatchFailed", f"mini-batch {idx} ({', '.join(names)}) failed after {attempts[idx]} attempt(s): {msg}", "error")
+        self._event(EventReason.MiniBatchFailed, f"mini-batch {idx} ({', '.join(names)}) failed after {attempts[idx]} attempt(s): {msg}", "error")
 
-    def _over_threshold(self, tally: _Tally) -> bool:
+    def _over_threshold(self, tally: Tally) -> bool:
         return self.dep.error_threshold >= 0 and tally.failed_files > self.dep.error_threshold
 
-    async def _finalize(self, tally: _Tally) -> None:
+    async def _finalize(self, tally: Tally) -> None:
         if self.cancel_requested.is_set():
             self._set_state(CANCELED, "canceled by request", ended_at=time.time())
-            self._event("JobCanceled", "canceled before finalizing")
+            self._event(EventReason.JobCanceled, "canceled before finalizing")
             return
         self._set_state(FINALIZING)
-        self._event("JobFinalizing", f"merging {tally.completed} mini-batch outputs")
+        self._event(EventReason.JobFinalizing, f"merging {tally.completed} mini-batch outputs")
         out = self.paths.output_dir
         summary: dict[str, Any] = {
             "job": self.job_id, "endpoint": self.endpoint, "deployment": self.job["deployment"],
@@ -425,7 +395,7 @@ class JobRunner:
             msg += f"; {tally.failed_files} file(s) failed (see {self.paths.errors})"
         self._set_state(COMPLETED, msg, ended_at=time.time())
         self._save_progress(tally, force=True)
-        self._event("JobCompleted", msg)
+        self._event(EventReason.JobCompleted, msg)
         # Parts are only removed once the job is Completed: a crash before this point
         # finalizes again from them.
         shutil.rmtree(self.paths.parts, ignore_errors=True)
@@ -444,14 +414,3 @@ async def _resolve(fut: Any) -> tuple[bool, Any]:
             fut.release()
         except Exception:
             pass
-
-
-def _describe(error: Any) -> str:
-    if isinstance(error, str):
-        return error
-    if isinstance(error, ToolkitError):
-        return error.message
-    name = type(error).__name__
-    if name == "KilledWorker":
-        return "the worker process died while scoring (Dask gave up after repeated worker deaths)"
-    return f"{name}: {error}"

@@ -11,21 +11,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import re
 import shutil
 import time
 from pathlib import Path
 from typing import Any
 
+from ..context import HostContext
 from ..errors import Conflict, InvalidInput, InvalidSpec, NotFound
-from ..host.services import HostContext
+from ..events import EventReason
+from ..registry import fetch_model, pinned_uri
 from ..specs import BatchDeployment
 from .cluster import Compute, prime_worker_factory, warm_worker_factory
 from .cluster_access import DashboardSetting
 from .inputs import expand_inputs, require_readable
 from .job import (
-    CANCEL_REQUESTED, CANCELED, NOT_STARTED, QUEUED, RESUMABLE, TERMINAL, JobPaths, effective_deployment,
-    empty_progress, new_job_id,
+    CANCEL_REQUESTED, CANCELED, NOT_STARTED, QUEUED, RESUMABLE, TERMINAL, JobPaths, effective_deployment, empty_progress, new_job_id,
 )
 from .output import write_json
 from .runner import JobRunner, local_workers
@@ -43,7 +43,7 @@ def _env_float(name: str, default: float) -> float:
 
 
 class BatchService:
-    """Implements :class:`toolkit.host.services.BatchServiceProtocol`.
+    """Implements :class:`toolkit.context.BatchServiceProtocol`.
 
     ``capacity``: local workers the host may run at once (default: the CPU count;
     ``ENDPOINTS_BATCH_WORKERS``).  ``idle_timeout``: seconds an idle local worker lives
@@ -85,12 +85,12 @@ class BatchService:
         for job in self.ctx.store.list_jobs(states=RESUMABLE):
             if job["state"] == CANCEL_REQUESTED:
                 self.ctx.store.update_job(job["id"], state=CANCELED, message="canceled (host restarted)", ended_at=time.time())
-                self._event(job, "JobCanceled", "cancel requested before the host restarted")
+                self._event(job, EventReason.JobCanceled, "cancel requested before the host restarted")
                 continue
             self._queue.append(job["id"])
             if job["state"] != QUEUED:
                 self.ctx.store.update_job(job["id"], state=QUEUED, message=f"requeued after a host restart (was {job['state']})")
-            self._event(job, "JobQueued", f"requeued after a host restart (was {job['state']})")
+            self._event(job, EventReason.JobQueued, f"requeued after a host restart (was {job['state']})")
         self._monitor = asyncio.create_task(self._watch(), name="batch-monitor")
         self._dispatch()
 
@@ -133,7 +133,7 @@ class BatchService:
         self.ctx.store.update_job(job_id, state=QUEUED)
         self._queue.append(job_id)
         ahead = len(self._queue) - 1
-        self._event(job, "JobQueued", f"input {inputs} ({job['spec']['files']} files)" + (f"; {ahead} job(s) ahead" if ahead else ""))
+        self._event(job, EventReason.JobQueued, f"input {inputs} ({job['spec']['files']} files)" + (f"; {ahead} job(s) ahead" if ahead else ""))
         self._dispatch()
         return self.job(job_id)
 
@@ -206,31 +206,14 @@ class BatchService:
     def _model_of(self, requested: str, model_version: str | None) -> dict[str, Any]:
         """The model pinned by the control plane (``name:version``), else resolved now."""
         if model_version and ":" in model_version and requested.startswith("models:/"):
-            name, _, version = model_version.rpartition(":")
-            return {"requested": requested, "uri": f"models:/{name}/{version}", "version": model_version}
+            return {"requested": requested, "uri": pinned_uri(requested, model_version), "version": model_version}
         resolved = self.ctx.registry.resolve(requested)
         return {"requested": requested, "uri": resolved.uri, "version": resolved.label}
 
     def model_path(self, model: dict[str, Any]) -> str:
         """A local folder holding the model: fetched once into the home's cache and reused."""
-        uri = model["uri"]
-        if os.path.isdir(uri):
-            return uri
-        import mlflow.artifacts
-
-        cache = self.ctx.home.cache / "models" / re.sub(r"[^A-Za-z0-9._-]+", "_", uri.split(":/", 1)[-1]).strip("_")
-        if (cache / "MLmodel").exists():
-            return str(cache)
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
         self.ctx.home.configure_mlflow()
-        mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(tmp))
-        try:
-            os.replace(tmp, cache)
-        except OSError:  # another job fetched it meanwhile
-            shutil.rmtree(tmp, ignore_errors=True)
-        return str(cache)
+        return fetch_model(model["uri"], cache=self.ctx.home.cache / "models")
 
     async def cancel(self, job_id: str) -> dict[str, Any]:
         job = self.ctx.store.get_job(job_id)
@@ -240,11 +223,11 @@ class BatchService:
             if job_id in self._queue:
                 self._queue.remove(job_id)
             self.ctx.store.update_job(job_id, state=CANCELED, message="canceled while queued", ended_at=time.time())
-            self._event(job, "JobCanceled", "canceled while queued")
+            self._event(job, EventReason.JobCanceled, "canceled while queued")
             self._dispatch()
         else:
             self.ctx.store.update_job(job_id, state=CANCEL_REQUESTED, message="cancel requested")
-            self._event(job, "JobCancelRequested", "cancel requested")
+            self._event(job, EventReason.JobCancelRequested, "cancel requested")
             runner = self._runners.get(job_id)
             if runner is not None:
                 runner.cancel_requested.set()
@@ -317,12 +300,13 @@ class BatchService:
                 if blocked or not self.compute.fits(workers):
                     if not blocked and job["message"] != "waiting for workers":
                         self.ctx.store.update_job(job_id, message="waiting for workers")
-                        self._event(job, "JobWaiting", f"needs {workers} worker(s); {self.compute.booked} of {self.compute.capacity} in use")
+                        self._event(job, EventReason.JobWaiting, f"needs {workers} worker(s); {self.compute.booked} of {self.compute.capacity} in use")
                     blocked = True
                     continue
                 self.compute.book(workers)
             self._queue.remove(job_id)
-            runner = JobRunner(self, job_id, workers)
+            runner = JobRunner(job_id, workers, store=self.ctx.store, compute=self.compute, fetch_model=self.model_path,
+                               tracking_uri=self.ctx.home.tracking_uri, event=self.ctx.event)
             self._runners[job_id] = runner
             task = asyncio.create_task(self._run(runner), name=f"batch-job-{job_id}")
             self._tasks[job_id] = task

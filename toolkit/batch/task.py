@@ -10,11 +10,9 @@ from scaling down.
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import logging
 import os
-import sys
 import threading
 import time
 import uuid
@@ -26,6 +24,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InvalidInput, ModelError
+from ..registry import fetch_model
+from ..runtime.scripts import load_scoring_script
 from .inputs import MiniBatch
 from .reader import read_slice, schema_columns
 
@@ -63,19 +63,7 @@ class _Loaded:
         self.columns: list[tuple[str, str | None]] | None = None
         if cfg.script:
             # Azure's contract: init() finds the model through AZUREML_MODEL_DIR.
-            os.environ["AZUREML_MODEL_DIR"] = self.path
-            os.environ["ENDPOINTS_MODEL_DIR"] = self.path
-            name = f"_endpoints_score_{uuid.uuid4().hex[:8]}"
-            spec = importlib.util.spec_from_file_location(name, cfg.script)
-            if spec is None or spec.loader is None:
-                raise ModelError(f"cannot import scoring script {cfg.script}")
-            module = importlib.util.module_from_spec(spec)
-            sys.path.insert(0, str(Path(cfg.script).parent))
-            spec.loader.exec_module(module)
-            for fn in ("init", "run"):
-                if not callable(getattr(module, fn, None)):
-                    raise ModelError(f"scoring script {cfg.script} defines no {fn}()")
-            module.init()
+            module = load_scoring_script(Path(cfg.script), self.path)
             self.module = module
         else:
             import mlflow.pyfunc
@@ -114,13 +102,7 @@ def _model_dir(cfg: TaskConfig) -> str:
     if os.path.isdir(cfg.model_path):
         return cfg.model_path
     # A worker on another machine: fetch the model from the tracking server it can reach.
-    import mlflow
-    import mlflow.artifacts
-
-    if cfg.tracking_uri:
-        mlflow.set_tracking_uri(cfg.tracking_uri)
-        mlflow.set_registry_uri(cfg.tracking_uri)
-    return mlflow.artifacts.download_artifacts(artifact_uri=cfg.model_uri)
+    return fetch_model(cfg.model_uri, tracking_uri=cfg.tracking_uri)
 
 
 def _get(cfg: TaskConfig) -> _Loaded:

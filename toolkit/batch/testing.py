@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from ..home import Home
-from ..host.services import HostContext, HostSettings
+from ..context import HostContext, HostSettings
 from ..registry import Registry
 from ..specs import BatchDeployment, BatchEndpoint
 from ..store import Store

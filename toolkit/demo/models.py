@@ -13,27 +13,13 @@ from typing import Any
 
 import pandas as pd
 
-from ..home import DEFAULT_EXPERIMENT, Home
+from ..home import Home
+from ..registry import ensure_experiment
 from .data import CHURN_FEATURES, OJ_FEATURES, churn_frame, oj_sales_frame
 
 __all__ = ["register_demo_models", "log_sklearn_model", "ensure_experiment", "DEMO_MODELS"]
 
 DEMO_MODELS = ("churn", "oj-sales")
-
-
-def ensure_experiment(home: Home, name: str = DEFAULT_EXPERIMENT) -> str:
-    """The experiment with its artifacts inside the home (not in whatever folder we run from)."""
-    import mlflow
-
-    home.configure_mlflow()
-    exp = mlflow.get_experiment_by_name(name)
-    if exp is None:
-        location = home.artifacts.as_uri() if "://" not in home.tracking_uri or home.tracking_uri.startswith("sqlite") else None
-        exp_id = mlflow.create_experiment(name, artifact_location=location)
-    else:
-        exp_id = exp.experiment_id
-    mlflow.set_experiment(experiment_id=exp_id)
-    return exp_id
 
 
 def _trusted_types(model: Any) -> list[str]:

@@ -17,14 +17,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
 from .. import __version__
+from ..context import HostContext, OnlineServiceProtocol
 from ..errors import HostError, ToolkitError
+from ..events import EventReason
+from ..runtime.protocol.v2 import v2_error_body
 from .api_schema import describe_request_errors, tidy_openapi
 from .body_limit import ControlBodyLimit
 from .control import build_router
 from .live import build_live_router
 from .logs import ClientErrorLog
 from .pages import Pages, is_page_path
-from .services import HostContext, OnlineServiceProtocol
 
 __all__ = ["create_app", "create_host_app", "HostApp", "DataPlane", "DATA_PLANE_PREFIXES"]
 
@@ -55,7 +57,7 @@ def create_app(ctx: HostContext, admin_token: str, request_shutdown: Callable[[]
             service = getattr(ctx, name)
             if service is not None:
                 await service.start()
-        ctx.event("HostStarted", f"host {__version__} listening on {ctx.settings.url}")
+        ctx.event(EventReason.HostStarted, f"host {__version__} listening on {ctx.settings.url}")
         try:
             yield
         finally:
@@ -66,7 +68,7 @@ def create_app(ctx: HostContext, admin_token: str, request_shutdown: Callable[[]
                         await service.stop()
                     except Exception:
                         log.exception("stopping the %s service failed", name)
-            ctx.event("HostStopped", "host stopped")
+            ctx.event(EventReason.HostStopped, "host stopped")
 
     app = FastAPI(
         title="Endpoints Toolkit host",
@@ -174,9 +176,7 @@ def _with_data_plane_headers(scope: Any, send: Any) -> Any:
 
 def _data_plane_error(request: Request, err: ToolkitError, headers: dict[str, str] | None = None) -> JSONResponse:
     """V2 routes answer errors as ``{"error": ...}`` (what V2 clients read), plus our fields."""
-    body = err.to_body()
-    if request.url.path.startswith("/v2"):
-        body = {"error": err.message, **body}
+    body = v2_error_body(err) if request.url.path.startswith("/v2") else err.to_body()
     return JSONResponse(body, status_code=err.status_code, headers=headers)
 
 

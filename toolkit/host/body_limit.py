@@ -12,6 +12,8 @@ from typing import Any
 
 from starlette.exceptions import HTTPException
 
+from ..errors import PayloadTooLarge
+
 __all__ = ["ControlBodyLimit", "MAX_CONTROL_BODY_BYTES"]
 
 MAX_CONTROL_BODY_BYTES = 4 * 1024 * 1024
@@ -35,8 +37,7 @@ class ControlBodyLimit:
             return
         declared = dict(scope.get("headers") or ()).get(b"content-length", b"").strip()
         if declared and (not declared.isdigit() or int(declared) > self.max_bytes):
-            body = json.dumps({"error_code": "PayloadTooLarge", "message": _too_large(self.max_bytes)},
-                              separators=(",", ":")).encode()
+            body = json.dumps(PayloadTooLarge(_too_large(self.max_bytes)).to_body(), separators=(",", ":")).encode()
             await send({"type": "http.response.start", "status": 413, "headers": [
                 (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                 (b"connection", b"close")]})

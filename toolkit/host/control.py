@@ -21,14 +21,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .. import __version__
 from ..errors import Conflict, InvalidSpec, NotAvailableYet, NotFound, Unauthorized
-from ..online import auth
+from .. import credentials as auth
 from ..specs import (
     MAX_DEPLOYMENTS_PER_ENDPOINT, BatchDeployment, BatchEndpoint, OnlineDeployment, OnlineEndpoint, TrafficTable,
     parse_spec,
 )
 from ..store import Resource
 from .api_schema import error_responses as _errors
-from .services import HostContext
+from ..context import HostContext
 
 __all__ = ["build_router"]
 

@@ -44,7 +44,7 @@ def serve(home: Home, host: str = "127.0.0.1", port: int = DEFAULT_PORT, foregro
     from ..registry import Registry
     from ..store import Store
     from .app import create_host_app
-    from .services import HostContext, HostSettings
+    from ..context import HostContext, HostSettings
 
     os.umask(PRIVATE_UMASK)
     home.ensure()

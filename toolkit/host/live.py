@@ -17,7 +17,7 @@ from ..online.logtail import MAX_CHUNK_BYTES, read_chunk
 from ..views import Event, EventPage, JobProgress, LogChunk, Snapshot, StatsSeries
 from .api_schema import error_responses as _errors
 from .control import require_admin
-from .services import HostContext
+from ..context import HostContext
 from .snapshot import BE, OD, OE, event_page, job_progress, stats_history, take_snapshot
 
 __all__ = ["build_live_router", "MAX_CURSOR"]

@@ -25,7 +25,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from .. import __version__
-from .services import HostContext
+from ..context import HostContext
 
 __all__ = ["Pages", "is_page_path", "ASSETS_PREFIX"]
 

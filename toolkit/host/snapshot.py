@@ -20,7 +20,7 @@ from ..views import (
     JOB_TERMINAL_STATES, DeploymentStatus, EndpointStatus, Event, EventPage, HostStatus, JobProgress, Snapshot,
     StatsSeries, StatsWindow,
 )
-from .services import HostContext
+from ..context import HostContext
 
 __all__ = [
     "host_status", "online_endpoint_status", "batch_endpoint_status", "job_progress", "event_page",

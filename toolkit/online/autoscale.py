@@ -25,7 +25,8 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .supervisor import Deployment
+from ..events import EventReason
+from .deployment import Deployment
 
 if TYPE_CHECKING:
     from .service import OnlineService
@@ -110,7 +111,7 @@ class Autoscaler:
 
         idle = now - dep.stats.last_request
         if s.min_instances == 0 and idle >= s.idle_timeout and dep.admitted == 0:
-            await self.svc.scale_to(dep, 0, "ScaledDown",
+            await self.svc.scale_to(dep, 0, EventReason.ScaledDown,
                                     f"from {current} to 0 instances: no request for {idle:.0f} s "
                                     f"(idle_timeout {s.idle_timeout} s)")
             tr.low_since = None
@@ -126,13 +127,13 @@ class Autoscaler:
                f"{concurrency:.2f} in flight per {current} instance(s)) vs target {s.target_utilization_percentage}%")
         if d.desired > current:
             tr.low_since = None
-            await self.svc.scale_to(dep, d.desired, "ScaledUp", f"from {current} to {d.desired} instances: {why}")
+            await self.svc.scale_to(dep, d.desired, EventReason.ScaledUp, f"from {current} to {d.desired} instances: {why}")
         elif d.desired < current:
             if tr.low_since is None:
                 tr.low_since = now
             elif now - tr.low_since >= s.scale_down_delay:
                 tr.low_since = None
-                await self.svc.scale_to(dep, d.desired, "ScaledDown",
+                await self.svc.scale_to(dep, d.desired, EventReason.ScaledDown,
                                         f"from {current} to {d.desired} instances: {why} for "
                                         f"{s.scale_down_delay} s (scale_down_delay)")
         else:

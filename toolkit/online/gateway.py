@@ -27,27 +27,25 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from ..errors import (
-    HostError, InvalidInput, NotFound, PayloadTooLarge, RequestTimeout, ToolkitError, TooManyRequests,
-    Unauthorized, Unavailable,
+    ClientDisconnected, HostError, InvalidInput, MethodNotAllowed, NotFound, PayloadTooLarge, RequestTimeout,
+    ToolkitError, TooManyRequests, Unauthorized, Unavailable, UpstreamError,
 )
+from ..runtime.body import read_body
+from ..runtime.protocol.v2 import v2_error_body
 from .auth import verify
+from .deployment import Deployment, Instance
+from .gateway_mirror import TIMEOUT_GRACE_S, Mirroring
+from .gateway_routes import InfoRoutes, _Answer, _json_response
 from .router import RouteTable
-from .supervisor import Deployment, Instance
-from .upstream import UpstreamError, UpstreamReply
-from .gateway_routes import InfoRoutes, MethodNotAllowed, _Answer, _json_response
-from .v2 import v2_error_body
+from .upstream import UpstreamReply
 
 if TYPE_CHECKING:
-    from .service import OnlineService
+    from .backend import GatewayBackend
 
 __all__ = ["Gateway", "TIMEOUT_GRACE_S"]
 
 log = logging.getLogger("toolkit.host")
 
-# The instance enforces request_timeout_ms itself and answers 408 with details; the gateway's
-# deadline is a little later so the instance's answer normally wins and the gateway's own 408
-# only catches an instance that hangs or is too overloaded to answer at all.
-TIMEOUT_GRACE_S = 0.25
 _RETRY_AFTER_S = 1
 _UNKNOWN = "(unknown)"
 _ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
@@ -69,25 +67,14 @@ class _Incoming:
 
     async def body(self, limit: int) -> bytes | None:
         """The whole body, or None as soon as it exceeds ``limit`` bytes."""
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            msg = await self._receive()
-            if msg["type"] == "http.disconnect":
-                raise _Answer(InvalidInput("the client disconnected before sending the whole body"))
-            chunk = msg.get("body", b"")
-            if chunk:
-                size += len(chunk)
-                if size > limit:
-                    return None
-                chunks.append(chunk)
-            if not msg.get("more_body", False):
-                break
-        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        try:
+            return await read_body(self._receive, limit)
+        except ClientDisconnected as err:
+            raise _Answer(InvalidInput(err.message)) from None
 
 
-class Gateway(InfoRoutes):
-    def __init__(self, service: "OnlineService") -> None:
+class Gateway(InfoRoutes, Mirroring):
+    def __init__(self, service: "GatewayBackend") -> None:
         self.svc = service
         self.metrics = service.metrics
         self._mirror_tasks: set[asyncio.Task[None]] = set()
@@ -172,7 +159,7 @@ class Gateway(InfoRoutes):
         if named:
             dep = self.svc.deployments.get((e, named))
             if dep is None:
-                if (e, named) in self.svc._deploying:
+                if self.svc.is_deploying(e, named):
                     raise _Answer(Unavailable(f"deployment {named!r} of {e!r} is being created"), named)
                 raise _Answer(self._unknown_deployment(e, named, version), named)
             return dep, False
@@ -227,11 +214,11 @@ class Gateway(InfoRoutes):
                         raise Unavailable(f"deployment {dep.name!r} has no instance: {dep.failed}")
                     if self.svc.cold_start(dep):
                         # Scale from zero: wait for the start (bounded by the load and the timeout).
-                        deadline = max(deadline, loop.time() + s.timeout_s + self.svc.supervisor.startup_timeout_s)
+                        deadline = max(deadline, loop.time() + s.timeout_s + self.svc.startup_timeout_s)
                     else:
                         raise Unavailable(f"deployment {dep.name!r} of {dep.endpoint!r} has no instances")
                 elif dep.cold_start is not None and not dep.cold_start.done():
-                    deadline = max(deadline, loop.time() + s.timeout_s + self.svc.supervisor.startup_timeout_s)
+                    deadline = max(deadline, loop.time() + s.timeout_s + self.svc.startup_timeout_s)
             elif dep.admitted > 2 * s.max_concurrent * n_ready:
                 # Azure's rule: beyond twice the concurrent capacity of the ready instances, refuse
                 # at once rather than let a queue grow that no client would wait for.
@@ -409,44 +396,4 @@ class Gateway(InfoRoutes):
         self.metrics.on_request(endpoint, deployment, err.status_code, latency if dep is not None else None)
         body = v2_error_body(err) if path == _V2_INFER else err.to_body()
         return err.status_code, json.dumps(body).encode(), "application/json", self._error_headers(err, rid, deployment)
-
-    # --- mirroring -----------------------------------------------------------------------
-    def _mirror(self, endpoint: str, name: str, path: str, body: bytes, ctype: str | None, rid: str,
-                extra: dict[str, str] | None = None) -> None:
-        mdep = self.svc.deployments.get((endpoint, name))
-        if mdep is None:
-            return
-        inst = mdep.try_acquire()
-        if inst is None:
-            # Shadow traffic never queues and never wakes a scaled-to-zero deployment.
-            mdep.stats.mirror_dropped += 1
-            return
-        task = asyncio.get_running_loop().create_task(self._mirror_send(mdep, inst, path, body, ctype, rid, extra))
-        self._mirror_tasks.add(task)
-        task.add_done_callback(self._mirror_tasks.discard)
-
-    async def _mirror_send(self, mdep: Deployment, inst: Instance, path: str, body: bytes,
-                           ctype: str | None, rid: str, extra: dict[str, str] | None = None) -> None:
-        status = 599
-        try:
-            async with asyncio.timeout(mdep.settings.timeout_s + TIMEOUT_GRACE_S):
-                status = (await self._send(inst, "POST", path, body, ctype, rid + "-mirror", extra)).status
-        except (UpstreamError, OSError):
-            status = 503
-        except TimeoutError:
-            status = 408
-        except Exception:  # a shadow request must never surface anywhere but its metrics
-            status = 500
-        finally:
-            mdep.release(inst)
-        mdep.stats.mirrored += 1
-        if status >= 400:
-            mdep.stats.errors[status] = mdep.stats.errors.get(status, 0) + 1
-        self.metrics.on_mirror(mdep.endpoint, mdep.name, status)
-
-    async def close(self) -> None:
-        for task in list(self._mirror_tasks):
-            task.cancel()
-        if self._mirror_tasks:
-            await asyncio.gather(*self._mirror_tasks, return_exceptions=True)
 

@@ -14,14 +14,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .. import __version__
-from ..errors import NotFound, ToolkitError, Unavailable
+from ..errors import MethodNotAllowed, NotFound, ToolkitError, Unavailable
+from ..runtime.protocol.v2 import v2_server_metadata
+from .deployment import Deployment
 from .metrics import CONTENT_TYPE_LATEST
 from .router import RouteTable
-from .supervisor import Deployment
-from .v2 import v2_server_metadata
 
 if TYPE_CHECKING:
-    from .service import OnlineService
+    from .backend import GatewayBackend
     from .upstream import UpstreamReply
 
 __all__ = ["InfoRoutes", "MethodNotAllowed"]
@@ -31,19 +31,13 @@ def _json_response(status: int, body: dict[str, Any], headers: dict[str, str]) -
     return Response(json.dumps(body).encode(), status_code=status, headers=headers, media_type="application/json")
 
 
-class MethodNotAllowed(ToolkitError):
-    error_code = "MethodNotAllowed"
-    status_code = 405
-
-    def __init__(self, message: str, *, allow: str) -> None:
-        super().__init__(message)
-        self.allow = allow
-
-
-class _Answer(Exception):
-    """Internal: stop handling and answer with this error (carries the chosen deployment)."""
+class _Answer(ToolkitError):
+    """Internal: stop handling and answer with ``err`` (carries the chosen deployment).  Part of
+    the one error tree, answering as ``err`` does; every handler catches it before ToolkitError."""
 
     def __init__(self, err: ToolkitError, deployment: str = "") -> None:
+        super().__init__(err.message, details=err.details)
+        self.error_code, self.status_code = err.error_code, err.status_code
         self.err = err
         self.deployment = deployment
 
@@ -52,7 +46,7 @@ class InfoRoutes:
     """Handlers for the data plane's non-scoring routes (see :meth:`.gateway.Gateway.routes`)."""
 
     if TYPE_CHECKING:
-        svc: OnlineService
+        svc: GatewayBackend
         metrics: Any
 
         def _request_id(self, request: Any) -> str: ...

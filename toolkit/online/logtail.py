@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["tail_lines", "read_chunk", "MAX_CHUNK_BYTES"]
+__all__ = ["tail_lines", "read_chunk", "text_since", "MAX_CHUNK_BYTES"]
 
 MAX_CHUNK_BYTES = 1 << 20
 
@@ -72,3 +72,14 @@ def read_chunk(path: Path, offset: int | None, max_bytes: int) -> tuple[str, int
         if 0 <= nl < len(data) - 1:
             data, start = data[nl + 1:], start + nl + 1
     return data.decode("utf-8", "replace"), start + len(data)
+
+
+def text_since(path: Path, offset: int, limit: int = 65536) -> str:
+    """What was written to ``path`` after byte ``offset``, at most its last ``limit`` bytes ("" when unreadable)."""
+    try:
+        with open(path, "rb") as fh:
+            size = fh.seek(0, 2)
+            fh.seek(max(offset, size - limit))
+            return fh.read().decode("utf-8", "replace")
+    except OSError:
+        return ""

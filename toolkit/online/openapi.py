@@ -27,7 +27,7 @@ ERROR_RESPONSES: dict[int, str] = {
     503: "No ready instance.",
 }
 
-# What the server accepts per column type (toolkit.online.protocol): integers in range and never
+# What the server accepts per column type (toolkit.runtime.protocol): integers in range and never
 # null (an integer column cannot hold a missing value); null in the other types (NaN for numbers).
 _TYPES: dict[str, dict[str, Any]] = {
     "long": {"type": "integer", "format": "int64", "minimum": -2 ** 63, "maximum": 2 ** 63 - 1},

@@ -1,6 +1,6 @@
 """The online service: the host side of online endpoints (supervisor + gateway + autoscaler).
 
-``OnlineService(ctx)`` implements :class:`toolkit.host.services.OnlineServiceProtocol`.  The
+``OnlineService(ctx)`` implements :class:`toolkit.context.OnlineServiceProtocol`.  The
 control plane validates specs, writes the store and then calls a hook; hooks return at once and
 the slow work (resolving and downloading the model, starting instances, waiting for readiness,
 draining) runs in background tasks that record provisioning states and events.
@@ -13,45 +13,33 @@ secrets) and a :class:`Deployment` per deployment (instances, slots, waiters, st
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
-from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterator
+from typing import Any, Awaitable, Callable
 
 from starlette.routing import BaseRoute
 
-from ..errors import InvalidSpec, NotAvailableYet, NotFound, ToolkitError
-from ..host.services import HostContext
+from ..context import HostContext
+from ..errors import InvalidSpec, ToolkitError
+from ..events import EventReason
+from ..registry import pinned_uri
 from ..specs import OnlineDeployment, parse_spec
 from .autoscale import Autoscaler
+from .deployment import FAILED, READY, Deployment, Generation, Instance
 from .gateway import Gateway
-from .logtail import tail_lines
-from .metrics import InstanceSample, Metrics
-from .resources import MIB, CpuAllocator, compute_for
+from .metrics import Metrics
+from .resources import CpuAllocator, compute_for
 from .router import RouteTable
-from .stats import WINDOW_S
-from .supervisor import FAILED, READY, Deployment, Generation, Instance, Supervisor
+from .service_views import ServiceViews
+from .supervisor import Supervisor
 
 __all__ = ["OnlineService"]
 
 log = logging.getLogger("toolkit.online")
 _KIND_E, _KIND_D = "online-endpoint", "online-deployment"
-_LOG_FILES_MAX = 12
 
 
-def _pinned_uri(model: str, model_version: str | None) -> str:
-    """The registry version the control plane recorded, so an alias that moved since the
-    deployment was created does not change what it serves after a restart."""
-    if model.startswith("models:/") and "@" in model and model_version:
-        name = model[len("models:/"):].partition("@")[0]
-        version = str(model_version).rpartition(":")[2]
-        if version.isdigit():
-            return f"models:/{name}/{version}"
-    return model
-
-
-class OnlineService:
+class OnlineService(ServiceViews):
     """Construct with the host context; mount :meth:`routes`; call the hooks from the control plane."""
 
     def __init__(
@@ -91,7 +79,7 @@ class OnlineService:
                 # Refuse to serve an open endpoint on a non-loopback host: require keys instead.
                 self._auth_override[res.endpoint] = "key"
                 await self.endpoint_changed(res.endpoint)
-                self._event("AuthModeRefused", f"{err}; serving it with auth_mode key", level="warning",
+                self._event(EventReason.AuthModeRefused, f"{err}; serving it with auth_mode key", level="warning",
                             endpoint=res.endpoint)
         for res in self.ctx.store.list(_KIND_D):
             if res.provisioning_state == "Deleting":
@@ -152,7 +140,7 @@ class OnlineService:
         # In-flight requests finish (bounded by the request timeout); new ones no longer see it.
         await asyncio.gather(*(self.supervisor.drain(i, dep.settings.timeout_s) for i in dep.all_instances()),
                              return_exceptions=True)
-        self._event("DeploymentStopped", f"stopped {len(dep.all_instances())} instance(s)", endpoint=endpoint,
+        self._event(EventReason.DeploymentStopped, f"stopped {len(dep.all_instances())} instance(s)", endpoint=endpoint,
                     deployment=name)
         self.metrics.forget(endpoint, name)  # its /metrics series go with it
 
@@ -216,10 +204,10 @@ class OnlineService:
 
     def _fail(self, endpoint: str, name: str, message: str) -> None:
         self.ctx.store.set_state(_KIND_D, endpoint, name, "Failed", message=message)
-        self._event("DeploymentFailed", message, level="error", endpoint=endpoint, deployment=name)
+        self._event(EventReason.DeploymentFailed, message, level="error", endpoint=endpoint, deployment=name)
 
     def _resolve(self, model: str, model_version: str | None) -> tuple[str, str]:
-        resolved = self.ctx.registry.resolve(_pinned_uri(model, model_version))
+        resolved = self.ctx.registry.resolve(pinned_uri(model, model_version))
         return resolved.uri, resolved.local_path
 
     async def _deploy_guarded(self, endpoint: str, name: str) -> None:
@@ -296,13 +284,13 @@ class OnlineService:
                 self._swagger.pop(endpoint, None)
                 self._rebuild(endpoint)
                 self.ctx.store.set_state(_KIND_D, endpoint, name, "Succeeded")
-                self._event("DeploymentUpdated", f"{len(new)} new instance(s) serving {gen.model_uri}; draining "
+                self._event(EventReason.DeploymentUpdated, f"{len(new)} new instance(s) serving {gen.model_uri}; draining "
                             f"{len(old)} old one(s)", endpoint=endpoint, deployment=name)
             else:
                 old = []
                 self._rebuild(endpoint)
                 self.ctx.store.set_state(_KIND_D, endpoint, name, "Succeeded")
-                self._event("DeploymentReady", f"{len(new)} instance(s) ready, serving {gen.model_uri}",
+                self._event(EventReason.DeploymentReady, f"{len(new)} instance(s) ready, serving {gen.model_uri}",
                             endpoint=endpoint, deployment=name)
         if old:
             # Draining outside the lock: autoscaling may act on the new generation meanwhile.
@@ -385,7 +373,7 @@ class OnlineService:
 
     async def _cold_start(self, dep: Deployment) -> None:
         n = max(1, dep.spec.scale_settings.min_instances)
-        new = await self.scale_to(dep, n, "ScaledUp", f"from 0 to {n} instance(s): cold start for a waiting request")
+        new = await self.scale_to(dep, n, EventReason.ScaledUp, f"from 0 to {n} instance(s): cold start for a waiting request")
         ok, message = await self._settle(new) if new else (True, "")
         if not ok:
             await self._stop_all(new)
@@ -402,6 +390,13 @@ class OnlineService:
         self.tables[endpoint] = RouteTable.build(
             endpoint, spec, self._secrets.get(endpoint), auth_mode=self._auth_override.get(endpoint), failed=failed)
 
+    @property
+    def startup_timeout_s(self) -> float:
+        return self.supervisor.startup_timeout_s
+
+    def is_deploying(self, endpoint: str, name: str) -> bool:
+        return (endpoint, name) in self._deploying
+
     def serving(self, endpoint: str, name: str) -> bool:
         """Ready to answer: a ready instance, or scaled to zero with a cold start possible."""
         dep = self.deployments.get((endpoint, name))
@@ -410,101 +405,3 @@ class OnlineService:
         if dep.ready:
             return True
         return not dep.instances and dep.spec.scale_settings.type == "target_utilization"
-
-    async def swagger_document(self, table: RouteTable, dep: Deployment) -> bytes:
-        key = (dep.name, dep.gen.model_uri, table.auth_mode)
-        cached = self._swagger.get(table.endpoint)
-        if cached is not None and cached[0] == key:
-            return cached[1]
-        try:
-            from . import openapi
-        except ImportError:
-            raise NotAvailableYet("the OpenAPI document builder is not available in this build") from None
-        signature, example = await asyncio.to_thread(self._signature_and_example, dep.gen.model_path)
-        url = f"{self.ctx.settings.url}/endpoints/{table.endpoint}/score"
-        doc = openapi.build_document(table.endpoint, url, signature, example, table.auth_mode)
-        body = json.dumps(doc).encode()
-        self._swagger[table.endpoint] = (key, body)
-        return body
-
-    @staticmethod
-    def _signature_and_example(model_path: str) -> tuple[Any, Any]:
-        import mlflow.models
-
-        model = mlflow.models.Model.load(model_path)
-        try:
-            example = model.load_input_example(model_path)
-        except Exception:
-            example = None
-        return model.signature, example
-
-    # --- views ---------------------------------------------------------------------------
-    def _instance_samples(self) -> Iterator[InstanceSample]:
-        for dep in list(self.deployments.values()):
-            for inst in dep.all_instances():
-                yield InstanceSample(dep.endpoint, dep.name, inst.id, inst.state,
-                                     inst.ps if inst.alive else None, inst.cpu_percent)
-
-    def describe(self, endpoint: str, name: str) -> dict[str, Any]:
-        dep = self.deployments.get((endpoint, name))
-        if dep is None:
-            if self.ctx.store.find(_KIND_D, endpoint, name) is None:
-                raise NotFound(f"online deployment {name!r} of endpoint {endpoint!r} does not exist")
-            return {"endpoint": endpoint, "deployment": name, "instances": [], "ready": 0, "total": 0,
-                    "target_instances": 0, "running": False}
-        c = dep.gen.compute
-        return {
-            "endpoint": endpoint, "deployment": name, "running": not dep.closed,
-            "model_uri": dep.gen.model_uri, "model_path": dep.gen.model_path,
-            "instance_type": c.instance_type, "cores": c.cores, "memory_limit_mib": round(c.memory_limit_bytes / MIB),
-            "target_instances": dep.target, "ready": len(dep.ready), "total": len(dep.instances),
-            "in_flight": sum(i.inflight for i in dep.all_instances()), "queued": len(dep.waiters),
-            "updating": bool(dep.pending), "failed": dep.failed,
-            "instances": [i.describe() for i in dep.instances],
-            "pending_instances": [i.describe() for i in dep.pending],
-            "retiring_instances": [i.describe() for i in dep.retired],
-        }
-
-    def log_files(self, endpoint: str, name: str) -> list[tuple[str, Path, Instance | None]]:
-        """(instance id, log file, live instance or None) of a deployment's newest logs, oldest first."""
-        folder: Path = self.ctx.home.logs / endpoint / name
-        files = sorted(folder.glob("*.log"), key=lambda p: p.stat().st_mtime) if folder.is_dir() else []
-        dep = self.deployments.get((endpoint, name))
-        live = {i.id: i for i in dep.all_instances()} if dep else {}
-        return [(f.stem, f, live.get(f.stem)) for f in files[-_LOG_FILES_MAX:]]
-
-    def logs(self, endpoint: str, name: str, lines: int) -> str:
-        out = []
-        for instance_id, path, inst in self.log_files(endpoint, name):
-            what = f"pid {inst.pid}, {inst.state}" if inst else "not running"
-            out.append(f"==> {instance_id} ({what}) <==")
-            out.append(tail_lines(path, lines))
-        return "\n".join(out)
-
-    def stats_history(self, endpoint: str | None = None, since: float | None = None) -> list[dict[str, Any]]:
-        """Per deployment (of ``endpoint``, or all): 10-second buckets of the last 15 minutes."""
-        return [{"endpoint": e, "deployment": d, "buckets": dep.stats.history(since)}
-                for (e, d), dep in sorted(self.deployments.items()) if endpoint is None or e == endpoint]
-
-    def stats(self, endpoint: str | None = None) -> dict[str, Any]:
-        if endpoint is None:
-            names = sorted(set(self.tables) | {e for e, _ in self.deployments})
-            return {"window_s": WINDOW_S, "generated_at": time.time(),
-                    "endpoints": {e: self.stats(e) for e in names}}
-        now = time.monotonic()
-        table = self.tables.get(endpoint)
-        deps: dict[str, Any] = {}
-        for (e, d), dep in sorted(self.deployments.items()):
-            if e != endpoint:
-                continue
-            snap = dep.stats.snapshot(now)
-            snap["in_flight"] = sum(i.inflight for i in dep.all_instances())
-            snap["queued"] = len(dep.waiters)
-            snap["instances"] = {"ready": len(dep.ready), "total": len(dep.instances), "target": dep.target}
-            snap["traffic"] = table.traffic.get(d, 0) if table else 0
-            snap["mirror"] = round(table.mirror_share * 100) if table and table.mirror == d else 0
-            snap["failed"] = dep.failed
-            deps[d] = snap
-        return {"endpoint": endpoint, "window_s": WINDOW_S, "auth_mode": table.auth_mode if table else None,
-                "deployments": deps}
-

@@ -1,6 +1,6 @@
-"""Instance processes: spawn, probe, restart, stop; and the deployment that groups them.
+"""Instance processes: spawn, probe, restart, stop, and watch their memory and CPU.
 
-Each instance is its own OS process (``python -m toolkit.online.instance --uds S --config C``)
+Each instance is its own OS process (``python -m toolkit.runtime.instance --uds S --config C``)
 with its output in ``logs/<endpoint>/<deployment>/<instance>.log``.  The supervisor
 
 * spawns it from the event-loop thread (PR_SET_PDEATHSIG fires when the *spawning thread* dies,
@@ -13,8 +13,7 @@ with its output in ``logs/<endpoint>/<deployment>/<instance>.log``.  The supervi
 * watches resident memory and CPU once per monitor interval; an instance over its instance
   type's memory is killed and restarted (``MemoryLimitExceeded``).
 
-A :class:`Deployment` holds the routed instances, the per-instance in-flight slots and the FIFO
-of requests waiting for a slot (the gateway's bounded queue).
+The deployments and instances it runs are described in :mod:`.deployment`.
 """
 
 from __future__ import annotations
@@ -28,39 +27,25 @@ import subprocess
 import sys
 import threading
 import time
-from collections import deque
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import psutil
 
-from ..specs import OnlineDeployment, Probe
-from .resources import MIB, Compute, CpuAllocator, make_preexec, thread_env, tree_rss
-from .stats import DeploymentStats
-from .unix_socket import socket_dir
-from .upstream import Upstream, UpstreamError
-
-__all__ = [
-    "Instance",
-    "Deployment",
-    "Supervisor",
-    "Settings",
-    "Generation",
-    "STARTING",
-    "READY",
-    "NOT_READY",
-    "DRAINING",
-    "RESTARTING",
-    "STOPPED",
-    "FAILED",
-    "LOAD_FAILED_MARK",
-]
-
-STARTING, READY, NOT_READY, DRAINING, RESTARTING, STOPPED, FAILED = (
-    "Starting", "Ready", "NotReady", "Draining", "Restarting", "Stopped", "Failed",
+from ..errors import UpstreamError
+from ..events import EventReason
+from ..runtime.unix_socket import socket_dir
+from ..specs import Probe
+from .deployment import (
+    DRAINING, FAILED, LOAD_FAILED_MARK, NOT_READY, READY, RESTARTING, STARTING, STOPPED, Deployment, Generation,
+    Instance,
 )
-LOAD_FAILED_MARK = "MODEL_LOAD_FAILED:"
+from .logtail import text_since
+from .resources import MIB, CpuAllocator, make_preexec, thread_env, tree_rss
+from .upstream import Upstream
+
+__all__ = ["Supervisor", "load_failure"]
+
 _BACKOFF_BASE_S = 1.0
 _BACKOFF_MAX_S = 30.0
 _STABLE_S = 60.0            # ready this long: the next crash starts the back-off from the base again
@@ -68,186 +53,7 @@ _STOP_GRACE_S = 5.0
 _MAX_EARLY_EXITS = 3        # exits before the first ready: then the instance is Failed, not retried
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Request settings of a deployment, in the units the gateway uses."""
-
-    max_concurrent: int
-    queue_wait_s: float
-    timeout_s: float
-    max_body: int
-
-    @classmethod
-    def of(cls, spec: OnlineDeployment) -> "Settings":
-        rs = spec.request_settings
-        return cls(
-            max_concurrent=rs.max_concurrent_requests_per_instance, queue_wait_s=rs.max_queue_wait_ms / 1000.0,
-            timeout_s=rs.request_timeout_ms / 1000.0, max_body=rs.max_body_bytes,
-        )
-
-
-@dataclass(frozen=True)
-class Generation:
-    """What a set of instances runs: one version of the deployment spec and its resolved model.
-    An update starts instances of a new generation beside the old ones, so an old instance
-    that restarts mid-update still comes back with the old model and settings."""
-
-    spec: OnlineDeployment
-    compute: Compute
-    model_uri: str
-    model_path: str
-
-    @property
-    def settings(self) -> Settings:
-        return Settings.of(self.spec)
-
-
-class Instance:
-    """One instance process slot; survives restarts of its process."""
-
-    def __init__(self, dep: "Deployment", gen: Generation, instance_id: str, sock: Path, log: Path,
-                 cpus: list[int]) -> None:
-        self.dep = dep
-        self.gen = gen
-        self.id = instance_id
-        self.sock = sock
-        self.log = log
-        self.cpus = cpus
-        self.state = STARTING
-        self.restarts = 0
-        self.pid: int | None = None
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.ps: psutil.Process | None = None
-        self.upstream: Upstream | None = None
-        self.inflight = 0
-        self.started_at: float | None = None      # wall clock, for show
-        self.ready_at: float | None = None
-        self.exit_code: int | None = None
-        self.load_error: str | None = None
-        self.kill_reason: str | None = None
-        self.stopping = False
-        self.suspect = False                      # a connection to it failed; out of routing until a probe passes
-        self.cpu_percent = 0.0
-        self.rss = 0
-        self.task: asyncio.Task[None] | None = None
-        self.ever_ready = asyncio.Event()
-        self.settled = asyncio.Event()            # ready once, or failed for good
-        self._exited = asyncio.Event()
-        self._log_offset = 0
-
-    @property
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.returncode is None and not self._exited.is_set()
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "id": self.id, "pid": self.pid, "state": self.state, "restarts": self.restarts,
-            "rss_mib": round(self.rss / MIB, 1), "cpu_percent": round(self.cpu_percent, 1),
-            "started_at": self.started_at, "ready_at": self.ready_at, "in_flight": self.inflight,
-            "cpus": self.cpus, "exit_code": self.exit_code, "log": str(self.log),
-            **({"message": self.load_error} if self.load_error else {}),
-        }
-
-
-class Deployment:
-    """The live side of one online deployment: instances, slots, waiters, stats."""
-
-    def __init__(self, endpoint: str, name: str, gen: Generation) -> None:
-        self.endpoint = endpoint
-        self.name = name
-        self.gen = gen
-        self.settings = gen.settings
-        self.instances: list[Instance] = []     # routed (the current generation)
-        self.retired: list[Instance] = []       # draining or being stopped
-        self.pending: list[Instance] = []       # next generation, starting during an update
-        self.ready: list[Instance] = []         # the routed instances that are Ready
-        self.waiters: deque[asyncio.Future[Instance | None]] = deque()
-        self.admitted = 0                       # requests queued or in flight (Azure's 429 rule)
-        self.stats = DeploymentStats()
-        self.failed: str | None = None          # the message that made the deployment Failed
-        self.lock = asyncio.Lock()              # one structural change (deploy/scale/stop) at a time
-        self.target = gen.spec.instance_count   # instance count the autoscaler or the spec asks for
-        self.cold_start: asyncio.Task[Any] | None = None
-        self.closed = False
-        self._next_index = 0
-
-    # --- slots (hot path: no awaits, no allocation beyond the loop) ------------------------
-    def refresh(self) -> None:
-        self.ready = [i for i in self.instances if i.state == READY and not i.suspect]
-        if self.ready and self.waiters:
-            self.wake()
-
-    def try_acquire(self, exclude: Instance | None = None) -> Instance | None:
-        best: Instance | None = None
-        limit = self.settings.max_concurrent
-        for inst in self.ready:
-            if inst.inflight < limit and inst is not exclude and (best is None or inst.inflight < best.inflight):
-                best = inst
-        if best is not None:
-            best.inflight += 1
-        return best
-
-    def release(self, inst: Instance) -> None:
-        inst.inflight -= 1
-        if self.waiters:
-            self.wake()
-
-    def wake(self) -> None:
-        """Hand free slots to waiters in arrival order."""
-        while self.waiters:
-            fut = self.waiters[0]
-            if fut.done():
-                self.waiters.popleft()
-                continue
-            inst = self.try_acquire()
-            if inst is None:
-                return
-            self.waiters.popleft()
-            fut.set_result(inst)
-
-    def reroute_waiters(self) -> None:
-        """Wake every waiter with None: "look again" (the routed set changed, or it is gone)."""
-        while self.waiters:
-            fut = self.waiters.popleft()
-            if not fut.done():
-                fut.set_result(None)
-
-    @property
-    def spec(self) -> OnlineDeployment:
-        return self.gen.spec
-
-    def switch(self, gen: Generation, instances: list[Instance]) -> list[Instance]:
-        """Route to ``instances`` (of ``gen``) from now on; return the instances they replace."""
-        old = self.instances
-        self.gen, self.settings, self.instances = gen, gen.settings, instances
-        self.pending = [i for i in self.pending if i not in instances]
-        self.retired.extend(old)
-        self.refresh()
-        return old
-
-    def all_instances(self) -> list[Instance]:
-        return [*self.instances, *self.pending, *self.retired]
-
-    def next_index(self) -> int:
-        used = {i.id for i in self.all_instances()}
-        while f"{self.name}-{self._next_index}" in used:
-            self._next_index += 1
-        n = self._next_index
-        self._next_index += 1
-        return n
-
-
 EventFn = Callable[..., None]
-
-
-def _tail_text(path: Path, offset: int, limit: int = 65536) -> str:
-    try:
-        with open(path, "rb") as fh:
-            size = fh.seek(0, os.SEEK_END)
-            fh.seek(max(offset, size - limit))
-            return fh.read().decode("utf-8", "replace")
-    except OSError:
-        return ""
 
 
 def load_failure(text: str) -> str | None:
@@ -270,7 +76,7 @@ class Supervisor:
         self.logs = logs
         self.run_dir = run_dir
         self.event = event
-        self.command = command or [sys.executable, "-m", "toolkit.online.instance"]
+        self.command = command or [sys.executable, "-m", "toolkit.runtime.instance"]
         self.allocator = allocator or CpuAllocator()
         self.monitor_interval_s = monitor_interval_s
         self.startup_timeout_s = startup_timeout_s
@@ -392,7 +198,7 @@ class Supervisor:
         while not inst.stopping:
             self._spawn(inst)
             self._set_state(inst, STARTING)
-            self.event("InstanceStarted", f"{inst.id} started (pid {inst.pid}, cpus {inst.cpus})", **scope)
+            self.event(EventReason.InstanceStarted, f"{inst.id} started (pid {inst.pid}, cpus {inst.cpus})", **scope)
             try:
                 await self._watch(inst)
             finally:
@@ -403,16 +209,16 @@ class Supervisor:
             inst.exit_code = code
             if inst.stopping:
                 break
-            text = _tail_text(inst.log, inst._log_offset)
+            text = text_since(inst.log, inst._log_offset)
             failure = load_failure(text) if inst.ready_at is None else None
             if failure is not None:
                 inst.load_error = failure
                 self._set_state(inst, FAILED)
-                self.event("ModelLoadFailed", f"{inst.id}: {failure}", level="error", **scope)
+                self.event(EventReason.ModelLoadFailed, f"{inst.id}: {failure}", level="error", **scope)
                 inst.settled.set()
                 return
             why = f" ({inst.kill_reason})" if inst.kill_reason else ""
-            self.event("InstanceExited", f"{inst.id} (pid {inst.pid}) exited with code {code}{why}",
+            self.event(EventReason.InstanceExited, f"{inst.id} (pid {inst.pid}) exited with code {code}{why}",
                        level="warning", **scope)
             if not inst.ever_ready.is_set():
                 early_exits += 1
@@ -423,7 +229,7 @@ class Supervisor:
                     inst.load_error = (f"instance exited {early_exits} times before becoming ready "
                                        f"(last exit code {code}){': ' + last.strip() if last else ''}")
                     self._set_state(inst, FAILED)
-                    self.event("InstanceFailed", f"{inst.id}: {inst.load_error}", level="error", **scope)
+                    self.event(EventReason.InstanceFailed, f"{inst.id}: {inst.load_error}", level="error", **scope)
                     inst.settled.set()
                     return
             if inst.ready_at is not None and time.time() - inst.ready_at > _STABLE_S:
@@ -437,7 +243,7 @@ class Supervisor:
             if inst.stopping:
                 break
             inst.restarts += 1
-            self.event("InstanceRestarted", f"{inst.id} restart #{inst.restarts}", **scope)
+            self.event(EventReason.InstanceRestarted, f"{inst.id} restart #{inst.restarts}", **scope)
         self._set_state(inst, STOPPED)
         inst.settled.set()
 
@@ -469,7 +275,7 @@ class Supervisor:
                         inst.ever_ready.set()
                         inst.settled.set()
                         ready_fail = 0
-                        self.event("InstanceReady", f"{inst.id} is ready ({inst.ready_at - inst.started_at:.1f} s)"
+                        self.event(EventReason.InstanceReady, f"{inst.id} is ready ({inst.ready_at - inst.started_at:.1f} s)"
                                    if inst.started_at else f"{inst.id} is ready",
                                    endpoint=dep.endpoint, deployment=dep.name)
                     elif now - t0 > self.startup_timeout_s:
@@ -482,13 +288,13 @@ class Supervisor:
                         ready_fail, ready_ok = 0, ready_ok + 1
                         if inst.state == NOT_READY and ready_ok >= ready.success_threshold:
                             self._set_state(inst, READY)
-                            self.event("InstanceReady", f"{inst.id} is ready again",
+                            self.event(EventReason.InstanceReady, f"{inst.id} is ready again",
                                        endpoint=dep.endpoint, deployment=dep.name)
                     else:
                         ready_ok, ready_fail = 0, ready_fail + 1
                         if inst.state == READY and ready_fail >= ready.failure_threshold:
                             self._set_state(inst, NOT_READY)
-                            self.event("InstanceNotReady", f"{inst.id} failed {ready_fail} readiness probes; "
+                            self.event(EventReason.InstanceNotReady, f"{inst.id} failed {ready_fail} readiness probes; "
                                        "no traffic until it passes again", level="warning",
                                        endpoint=dep.endpoint, deployment=dep.name)
                     next_ready = time.monotonic() + ready.period
@@ -499,7 +305,7 @@ class Supervisor:
                 live_fail = 0 if ok else live_fail + 1
                 if live_fail >= live.failure_threshold:
                     inst.kill_reason = f"failed {live_fail} liveness probes"
-                    self.event("LivenessProbeFailed", f"{inst.id} {inst.kill_reason}; restarting",
+                    self.event(EventReason.LivenessProbeFailed, f"{inst.id} {inst.kill_reason}; restarting",
                                level="warning", endpoint=dep.endpoint, deployment=dep.name)
                     self._kill(inst, signal.SIGKILL)
                 next_live = time.monotonic() + live.period
@@ -591,7 +397,7 @@ class Supervisor:
             if inst.rss > limit and inst.kill_reason is None and inst.alive:
                 msg = (f"{inst.id} uses {inst.rss / MIB:.0f} MiB, over the {limit / MIB:.0f} MiB of "
                        f"instance type {inst.gen.compute.instance_type}; restarting it")
-                self.event("MemoryLimitExceeded", msg, level="warning", endpoint=dep.endpoint, deployment=dep.name)
+                self.event(EventReason.MemoryLimitExceeded, msg, level="warning", endpoint=dep.endpoint, deployment=dep.name)
                 self.kill(inst, "memory limit exceeded")
 
     async def _monitor_loop(self) -> None:

@@ -22,11 +22,9 @@ from typing import Any
 
 import httptools
 
-__all__ = ["Upstream", "UpstreamReply", "UpstreamError"]
+from ..errors import UpstreamError
 
-
-class UpstreamError(ConnectionError):
-    """The instance could not be reached, or the connection broke before a whole answer."""
+__all__ = ["Upstream", "UpstreamReply"]
 
 
 class UpstreamReply:

@@ -31,8 +31,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import InvalidInput, ToolkitError
-from .protocol import ParsedInput, TabularSchema, decode_json, frame_input, row_count
+from ...errors import InvalidInput, ToolkitError
+from .encoding import decode_json
+from .inputs import ParsedInput
+from .mlflow_formats import frame_input, row_count
+from .schema import TabularSchema
 from .v2_answers import MLFLOW_TO_V2, NUMPY_DTYPES, V2_EXTENSIONS, OutputRequest, v2_body, v2_metadata, v2_response, v2_server_metadata
 
 __all__ = [

@@ -1,4 +1,4 @@
-"""The seams between the host and the capabilities that live in it.
+"""The service context: the seams between the host and the capabilities that live in it.
 
 The host process owns a :class:`HostContext`; the online service (gateway + supervisor) and the
 batch service (Dask job runner) are built from it, started in the host's lifespan and told about
@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Protocol
 
-from starlette.routing import BaseRoute
+from .home import Home
+from .registry import Registry
+from .store import Store
 
-from ..home import Home
-from ..registry import Registry
-from ..store import Store
+if TYPE_CHECKING:  # only for annotations: the context must not pull the web stack into the SDK
+    from starlette.routing import BaseRoute
 
 __all__ = ["HostContext", "HostSettings", "OnlineServiceProtocol", "BatchServiceProtocol"]
 

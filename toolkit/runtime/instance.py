@@ -2,11 +2,11 @@
 
 Started by the supervisor as::
 
-    python -m toolkit.online.instance --uds /path/to.sock --config /path/config.json
-    python -m toolkit.online.instance --port 5099 --config config.json      # tests, benchmarks
+    python -m toolkit.runtime.instance --uds /path/to.sock --config /path/config.json
+    python -m toolkit.runtime.instance --port 5099 --config config.json      # tests, benchmarks
 
 With ``--uds`` the socket is 0600 and a connection from another uid is answered 403 and closed
-before any request is read (:mod:`toolkit.online.unix_socket`): only the host's user gets in.
+before any request is read (:mod:`toolkit.runtime.unix_socket`): only the host's user gets in.
 
 config.json (unknown keys are ignored, so the supervisor may add some):
 
@@ -27,11 +27,11 @@ config.json (unknown keys are ignored, so the supervisor may add some):
 
 Routes (a raw ASGI app: no framework routing, nothing per request that is not needed):
 
-* ``POST /score`` (alias ``/invocations``): any body :mod:`toolkit.online.protocol` accepts;
+* ``POST /score`` (alias ``/invocations``): any body :mod:`toolkit.runtime.protocol` accepts;
   answers ``{"predictions": ...}`` or ``{"error_code", "message"}`` with the status of
   :mod:`toolkit.errors`.  Headers: ``X-Batch-Size`` (requests in the predict call that served
   this one), ``X-Batch-Rows`` (rows in it), ``X-Instance-Id``; ``X-Request-Id`` is echoed.
-* ``POST /v2/infer``: Open Inference Protocol request and response (:mod:`toolkit.online.v2`),
+* ``POST /v2/infer``: Open Inference Protocol request and response (:mod:`toolkit.runtime.protocol.v2`),
   JSON or with binary tensors (``Inference-Header-Content-Length``), optionally gzip/deflate
   compressed (``Content-Encoding``); errors as ``{"error": ...}``.
 * ``GET /v2/model``: V2 model metadata from the signature.
@@ -52,30 +52,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import sys
 import time
 import traceback
-import zlib
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 from ..errors import (
-    HostError,
-    InvalidInput,
-    PayloadTooLarge,
-    ToolkitError,
-    TooManyRequests,
-    Unavailable,
-    UnsupportedMediaType,
+    ClientDisconnected, HostError, InvalidInput, MethodNotAllowed, PayloadTooLarge, ToolkitError, TooManyRequests, Unavailable,
 )
+from .batcher import BatchStats, MicroBatcher
+from .body import decompress, read_body
+from .config import InstanceConfig
+from .logbudget import LineBudget
 from .protocol import ParsedInput, dumps
-from .scorer import BatchStats, MicroBatcher, Scorer
-from .v2 import header_length, v2_error_body
+from .protocol.v2 import header_length, v2_error_body
+from .scorer import Scorer
 
-__all__ = ["InstanceConfig", "InstanceApp", "LineBudget", "main", "LOAD_FAILED_PREFIX", "LOAD_FAILED_EXIT_CODE"]
+__all__ = ["InstanceApp", "main", "LOAD_FAILED_PREFIX", "LOAD_FAILED_EXIT_CODE"]
 
 LOAD_FAILED_PREFIX = "MODEL_LOAD_FAILED: "
 LOAD_FAILED_EXIT_CODE = 3
@@ -87,95 +82,9 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
-@dataclass
-class InstanceConfig:
-    model_path: str
-    endpoint: str = ""
-    deployment: str = ""
-    instance_id: str = ""
-    model_uri: str | None = None
-    code: str | None = None
-    scoring_script: str | None = None
-    max_batch_size: int = 64
-    max_batch_wait_ms: float = 0.0
-    request_timeout_ms: int = 5000
-    max_concurrent_requests_per_instance: int = 16
-    max_body_bytes: int = 20 * 1024 * 1024
-    max_stuck_predictions: int = 2
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "InstanceConfig":
-        if not d.get("model_path"):
-            raise InvalidInput("instance config needs 'model_path'")
-        batching = d.get("batching") or {}
-        known = {"model_path", "endpoint", "deployment", "instance_id", "model_uri", "code", "scoring_script",
-                 "request_timeout_ms", "max_concurrent_requests_per_instance", "max_body_bytes", "max_stuck_predictions"}
-        cfg = cls(**{k: v for k, v in d.items() if k in known and v is not None})
-        cfg.max_batch_size = int(batching.get("max_batch_size", cfg.max_batch_size))
-        cfg.max_batch_wait_ms = float(batching.get("max_batch_wait_ms", cfg.max_batch_wait_ms))
-        cfg.extra = {k: v for k, v in d.items() if k not in known and k != "batching"}
-        return cfg
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> "InstanceConfig":
-        return cls.from_dict(json.loads(Path(path).read_text()))
-
-    @property
-    def model_version(self) -> str | None:
-        uri = self.model_uri or ""
-        if uri.startswith("models:/"):
-            return uri[len("models:/"):].partition("/")[2] or None
-        return None
-
-
-class _Disconnected(Exception):
-    pass
-
-
 _JSON = b"application/json"
 _OCTETS = b"application/octet-stream"
 _V2_PATHS = ("/v2/infer", "/v2/model")
-
-
-class LineBudget:
-    """At most ``limit`` log lines per ``window`` seconds; the rest are counted, and the count is
-    reported with the next line let through (a fuzzer must not be able to fill the disk)."""
-
-    def __init__(self, limit: int = 30, window: float = 60.0) -> None:
-        self.limit, self.window = limit, window
-        self._start = time.monotonic()
-        self._used = 0
-        self.suppressed = 0
-
-    def take(self) -> tuple[bool, int]:
-        """(may log now, lines suppressed since the last line logged)."""
-        now = time.monotonic()
-        if now - self._start >= self.window:
-            self._start, self._used = now, 0
-        if self._used >= self.limit:
-            self.suppressed += 1
-            return False, 0
-        self._used += 1
-        skipped, self.suppressed = self.suppressed, 0
-        return True, skipped
-
-
-def _decompress(body: bytes, encoding: bytes, limit: int) -> bytes:
-    """A gzip/deflate request body (tritonclient's request compression), at most ``limit`` bytes."""
-    enc = encoding.decode("latin-1").strip().lower()
-    if enc in ("", "identity"):
-        return body
-    if enc not in ("gzip", "deflate"):
-        raise UnsupportedMediaType(f"unsupported Content-Encoding {enc!r}; send gzip, deflate or identity")
-    d = zlib.decompressobj(47)  # 32 + 15: zlib or gzip header, detected
-    try:
-        out = d.decompress(body, limit + 1)
-    except zlib.error as err:
-        raise InvalidInput(f"the body is not valid {enc} data: {err}") from None
-    if len(out) > limit:
-        raise PayloadTooLarge(f"the decompressed body exceeds {limit} bytes (max_body_bytes)")
-    return out
 
 
 class InstanceApp:
@@ -340,7 +249,7 @@ class InstanceApp:
             else:  # binary outputs follow the JSON header
                 extra.append((b"inference-header-content-length", str(json_len).encode()))
                 await self._send(send, 200, out, extra, _OCTETS)
-        except _Disconnected:
+        except ClientDisconnected:
             self._count("499")
         except ToolkitError as err:
             await self._error(send, err, path, extra)
@@ -352,7 +261,7 @@ class InstanceApp:
     def _v2_parser(self, scorer: Scorer, body: bytes, headers: dict[bytes, bytes]) -> Callable[[], ParsedInput]:
         encoding = headers.get(b"content-encoding")
         if encoding is not None:
-            body = _decompress(body, encoding, self.config.max_body_bytes)
+            body = decompress(body, encoding, self.config.max_body_bytes)
         json_len = header_length(headers.get(b"inference-header-content-length"), len(body))
         return lambda: scorer.parse_v2(body, json_len)
 
@@ -367,9 +276,8 @@ class InstanceApp:
         return InvalidInput(f"the request body could not be read: {type(err).__name__}: {str(err)[:300]}")
 
     async def _not_allowed(self, send: Send, path: str, allow: str) -> None:
-        body = {"error_code": "MethodNotAllowed", "message": f"{path} takes {allow}"}
-        if path.startswith("/v2/"):
-            body = {"error": body["message"], **body}
+        err = MethodNotAllowed(f"{path} takes {allow}", allow=allow)
+        body = v2_error_body(err) if path.startswith("/v2/") else err.to_body()
         await self._send(send, 405, dumps(body), [(b"allow", allow.encode())])
 
     async def _read_body(self, headers: dict[bytes, bytes], receive: Receive) -> bytes:
@@ -382,21 +290,10 @@ class InstanceApp:
                 raise InvalidInput("the Content-Length header is not a number") from None
             if n > limit:
                 raise PayloadTooLarge(f"the body has {n} bytes; this deployment accepts at most {limit} (max_body_bytes)")
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            msg = await receive()
-            if msg["type"] == "http.disconnect":
-                raise _Disconnected()
-            chunk = msg.get("body", b"")
-            if chunk:
-                size += len(chunk)
-                if size > limit:  # chunked or lying Content-Length: stop reading here
-                    raise PayloadTooLarge(f"the body exceeds {limit} bytes (max_body_bytes)")
-                chunks.append(chunk)
-            if not msg.get("more_body", False):
-                break
-        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        body = await read_body(receive, limit)
+        if body is None:  # chunked or lying Content-Length: stop reading here
+            raise PayloadTooLarge(f"the body exceeds {limit} bytes (max_body_bytes)")
+        return body
 
     def _count(self, status: str) -> None:
         self.responses[status] = self.responses.get(status, 0) + 1
@@ -444,7 +341,7 @@ class InstanceApp:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m toolkit.online.instance", description="Host one model for an online deployment.")
+    ap = argparse.ArgumentParser(prog="python -m toolkit.runtime.instance", description="Host one model for an online deployment.")
     where = ap.add_mutually_exclusive_group(required=True)
     where.add_argument("--uds", help="Unix socket path to listen on")
     where.add_argument("--port", type=int, help="TCP port on --host (tests, benchmarks)")

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import InvalidInput
-from .protocol import dumps
+from ...errors import InvalidInput
+from .encoding import dumps
 
 __all__ = ["V2_EXTENSIONS", "NUMPY_DTYPES", "MLFLOW_TO_V2", "OutputRequest", "v2_response", "v2_body", "v2_metadata", "v2_server_metadata"]
 
