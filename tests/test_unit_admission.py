@@ -17,7 +17,7 @@ from typing import Any, Awaitable, Callable
 import pytest
 
 from toolkit.errors import TooManyRequests, Unavailable
-from toolkit.host.services import HostContext
+from toolkit.context import HostContext
 from toolkit.online.resources import compute_for
 from toolkit.online.router import RouteTable
 from toolkit.online.service import OnlineService
