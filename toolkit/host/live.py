@@ -12,9 +12,10 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
-from ..errors import InvalidSpec, NotAvailableYet, NotFound
+from ..errors import InvalidSpec, NotFound
 from ..online.logtail import MAX_CHUNK_BYTES, read_chunk
 from ..views import Event, EventPage, JobProgress, LogChunk, Snapshot, StatsSeries
+from .api_schema import error_responses as _errors
 from .control import require_admin
 from .services import HostContext
 from .snapshot import BE, OD, OE, event_page, job_progress, stats_history, take_snapshot
@@ -37,7 +38,8 @@ def _finite(name: str, value: float | None) -> float | None:
 
 
 def build_live_router() -> APIRouter:
-    r = APIRouter(prefix="/api/v1", dependencies=[Depends(require_admin)])
+    # Every route here needs the admin token too, so each documents the 401 (as control.py's do).
+    r = APIRouter(prefix="/api/v1", dependencies=[Depends(require_admin)], responses=_errors(401))
 
     @r.get("/snapshot", tags=["live"], response_model=Snapshot,
            summary="One dashboard frame: host, endpoints, deployments, instances, stats, jobs, events")
@@ -86,8 +88,6 @@ def build_live_router() -> APIRouter:
     ) -> Any:
         ctx = _ctx(request)
         ctx.store.get(OD, endpoint, name)
-        if ctx.online is None:
-            raise NotAvailableYet("online serving is not available in this build of the host")
         files = ctx.online.log_files(endpoint, name)
         ids = [i for i, _, _ in files]
         if not files:
@@ -109,7 +109,7 @@ def build_live_router() -> APIRouter:
            summary="A job's progress: mini-batches, rows, rate, ETA, failed files")
     async def progress(request: Request, job_id: str) -> Any:
         ctx = _ctx(request)
-        job = ctx.batch.job(job_id) if ctx.batch is not None else ctx.store.get_job(job_id)
+        job = ctx.batch.job(job_id)
         return job_progress(ctx, job)
 
     return r
