@@ -41,7 +41,7 @@ def build_live_router() -> APIRouter:
     # Every route here needs the admin token too, so each documents the 401 (as control.py's do).
     r = APIRouter(prefix="/api/v1", dependencies=[Depends(require_admin)], responses=_errors(401))
 
-    @r.get("/snapshot", tags=["live"], response_model=Snapshot,
+    @r.get("/snapshot", tags=["live"], response_model=Snapshot, responses=_errors(404),
            summary="One dashboard frame: host, endpoints, deployments, instances, stats, jobs, events")
     async def snapshot(
         request: Request, endpoint: str | None = None,
@@ -70,7 +70,7 @@ def build_live_router() -> APIRouter:
         evs = ctx.store.events(endpoint=endpoint, deployment=deployment, job=job, since_id=since, limit=limit)
         return JSONResponse([e.to_dict() for e in evs])  # the old answer, byte for byte
 
-    @r.get("/stats/history", tags=["online"], response_model=list[StatsSeries],
+    @r.get("/stats/history", tags=["online"], response_model=list[StatsSeries], responses=_errors(404),
            summary="Per deployment: 10-second buckets of requests, rps, latency percentiles over 15 minutes")
     async def history(request: Request, endpoint: str | None = None, since: float | None = None) -> Any:
         ctx = _ctx(request)
@@ -80,6 +80,7 @@ def build_live_router() -> APIRouter:
         return stats_history(ctx, endpoint, since)
 
     @r.get("/online-endpoints/{endpoint}/deployments/{name}/log-tail", tags=["online"], response_model=LogChunk,
+           responses=_errors(404),
            summary="An instance's log from a byte offset (omitted: the last max_bytes); pass `offset` back")
     async def log_tail(
         request: Request, endpoint: str, name: str, instance: str | None = None,
@@ -106,6 +107,7 @@ def build_live_router() -> APIRouter:
         return LogChunk(text=text, offset=next_offset, instance=instance, instances=ids)
 
     @r.get("/jobs/{job_id}/progress", tags=["batch"], response_model=JobProgress,
+           responses=_errors(404),
            summary="A job's progress: mini-batches, rows, rate, ETA, failed files")
     async def progress(request: Request, job_id: str) -> Any:
         ctx = _ctx(request)
