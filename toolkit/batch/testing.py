@@ -1,16 +1,18 @@
 """In-process helpers for tests, the benchmark and notebooks: a HostContext without a host.
 
-In production the host builds the context and the control plane writes the batch endpoint and
-deployment records; these helpers do the same two things directly, so the batch service can be
-exercised (and benchmarked) on its own.
+In production the host builds the context and its control plane writes the batch endpoint and
+deployment records; these helpers go through the same :class:`~toolkit.control.ControlPlane`
+methods, so the batch service can be exercised (and benchmarked) on its own under the same rules.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from ..control import ControlPlane
 from ..home import Home
 from ..context import HostContext, HostSettings
 from ..registry import Registry
@@ -29,15 +31,30 @@ def make_context(home: Home) -> HostContext:
 def register_batch_deployment(
     ctx: HostContext, endpoint: str, deployment: str, model: str, *, default: bool = True, **settings: Any,
 ) -> BatchDeployment:
-    """Write a batch endpoint (if new) and a deployment as the control plane does, model pinned."""
-    ep = ctx.store.find("batch-endpoint", endpoint)
-    ep_spec = BatchEndpoint(name=endpoint).to_dict() if ep is None else ep.spec
-    if default:
-        ep_spec = {**ep_spec, "defaults": {"deployment_name": deployment}}
-    ctx.store.put("batch-endpoint", endpoint, endpoint, ep_spec, "Succeeded")
+    """Create the batch endpoint (if new) and create or update the deployment, model pinned,
+    through the control plane.  ``default=False`` leaves the endpoint's default as it was (none,
+    for a new endpoint).  Callable with or without a running event loop (the benchmark calls it
+    from one): the control plane's coroutines then run on a loop of their own in a thread."""
     dep = BatchDeployment(name=deployment, endpoint_name=endpoint, model=model, **settings)
-    resolved = ctx.registry.resolve(model)
-    ctx.store.put("batch-deployment", endpoint, deployment, dep.to_dict(), "Succeeded", model_version=resolved.label)
+
+    async def register() -> None:
+        plane = ControlPlane(ctx)
+        previous = ctx.store.find("batch-endpoint", endpoint)
+        if previous is None:
+            await plane.create_batch_endpoint(BatchEndpoint(name=endpoint))
+        await plane.put_batch_deployment(endpoint, deployment, dep, set_default=default)
+        before = None if previous is None else (previous.spec.get("defaults") or {}).get("deployment_name")
+        if not default and ctx.store.get("batch-endpoint", endpoint).spec["defaults"]["deployment_name"] != before:
+            # The control plane makes a first deployment the default; this caller asked it not to.
+            await plane.put_batch_endpoint(endpoint, BatchEndpoint(name=endpoint, defaults={"deployment_name": before}))
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(register())
+    else:
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, register()).result()
     return dep
 
 

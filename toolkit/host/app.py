@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse
 
 from .. import __version__
 from ..context import HostContext, OnlineServiceProtocol
+from ..control import ControlPlane
 from ..errors import HostError, ToolkitError
 from ..events import EventReason
 from ..runtime.protocol.v2 import v2_error_body
@@ -53,21 +54,17 @@ def create_app(ctx: HostContext, admin_token: str, request_shutdown: Callable[[]
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ctx.settings.started_at = ctx.settings.started_at or time.time()
-        for name in ("online", "batch"):
-            service = getattr(ctx, name)
-            if service is not None:
-                await service.start()
+        await ctx.online.start()
+        await ctx.batch.start()
         ctx.event(EventReason.HostStarted, f"host {__version__} listening on {ctx.settings.url}")
         try:
             yield
         finally:
-            for name in ("batch", "online"):
-                service = getattr(ctx, name)
-                if service is not None:
-                    try:
-                        await service.stop()
-                    except Exception:
-                        log.exception("stopping the %s service failed", name)
+            for name, service in (("batch", ctx.batch), ("online", ctx.online)):
+                try:
+                    await service.stop()
+                except Exception:
+                    log.exception("stopping the %s service failed", name)
             ctx.event(EventReason.HostStopped, "host stopped")
 
     app = FastAPI(
@@ -80,6 +77,7 @@ def create_app(ctx: HostContext, admin_token: str, request_shutdown: Callable[[]
         redoc_url=None,
     )
     app.state.ctx = ctx
+    app.state.plane = ControlPlane(ctx)  # what the /api/v1 routes call (toolkit/control/)
     app.state.admin_token = admin_token
     app.state.request_shutdown = request_shutdown
 
@@ -206,7 +204,7 @@ class HostApp:
     quarter of the host's CPU per request.
     """
 
-    def __init__(self, control: FastAPI, data: DataPlane | None, pages: Pages | None = None) -> None:
+    def __init__(self, control: FastAPI, data: DataPlane, pages: Pages | None = None) -> None:
         self.control = control
         self.data = data
         self.pages = pages
@@ -215,13 +213,13 @@ class HostApp:
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if self.pages is not None and scope["type"] == "http" and is_page_path(scope["path"]):
             await self.pages(scope, receive, send)  # GET / and Swagger UI (see host/pages.py)
-        elif self.data is not None and scope["type"] == "http" and scope["path"].startswith(DATA_PLANE_PREFIXES):
+        elif scope["type"] == "http" and scope["path"].startswith(DATA_PLANE_PREFIXES):
             await self.data(scope, receive, send)
         else:
             await self.control(scope, receive, send)
 
 
 def create_host_app(ctx: HostContext, admin_token: str, request_shutdown: Callable[[], None] = lambda: None) -> HostApp:
-    """The ASGI app the host serves: control plane plus (if available) the online data plane."""
+    """The ASGI app the host serves: control plane plus the online data plane."""
     control = create_app(ctx, admin_token, request_shutdown)
-    return HostApp(control, DataPlane(ctx.online) if ctx.online is not None else None, Pages(ctx))
+    return HostApp(control, DataPlane(ctx.online), Pages(ctx))

@@ -123,16 +123,9 @@ def serve(home: Home, host: str = "127.0.0.1", port: int = DEFAULT_PORT, foregro
 
 
 def _attach_services(ctx: Any) -> None:
-    """Build the online and batch services (each optional, so a partial build still serves)."""
-    try:
-        from ..online.service import OnlineService
+    """Build the online and batch services (both always: the control plane relies on them)."""
+    from ..batch.service import BatchService
+    from ..online.service import OnlineService
 
-        ctx.online = OnlineService(ctx)
-    except Exception as err:  # the control plane must come up even if a service cannot
-        log.error("online serving unavailable: %s: %s", type(err).__name__, err)
-    try:
-        from ..batch.service import BatchService
-
-        ctx.batch = BatchService(ctx)
-    except Exception as err:
-        log.error("batch jobs unavailable: %s: %s", type(err).__name__, err)
+    ctx.online = OnlineService(ctx)
+    ctx.batch = BatchService(ctx)

@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
-from ..errors import InvalidSpec, NotAvailableYet, NotFound
+from ..errors import InvalidSpec, NotFound
 from ..online.logtail import MAX_CHUNK_BYTES, read_chunk
 from ..views import Event, EventPage, JobProgress, LogChunk, Snapshot, StatsSeries
 from .api_schema import error_responses as _errors
@@ -79,7 +79,7 @@ def build_live_router() -> APIRouter:
         return stats_history(ctx, endpoint, since)
 
     @r.get("/online-endpoints/{endpoint}/deployments/{name}/log-tail", tags=["online"], response_model=LogChunk,
-           responses=_errors(400, 404, 501),
+           responses=_errors(400, 404),
            summary="An instance's log from a byte offset (omitted: the last max_bytes); pass `offset` back")
     async def log_tail(
         request: Request, endpoint: str, name: str, instance: str | None = None,
@@ -88,8 +88,6 @@ def build_live_router() -> APIRouter:
     ) -> Any:
         ctx = _ctx(request)
         ctx.store.get(OD, endpoint, name)
-        if ctx.online is None:
-            raise NotAvailableYet("online serving is not available in this build of the host")
         files = ctx.online.log_files(endpoint, name)
         ids = [i for i, _, _ in files]
         if not files:
@@ -111,7 +109,7 @@ def build_live_router() -> APIRouter:
            summary="A job's progress: mini-batches, rows, rate, ETA, failed files")
     async def progress(request: Request, job_id: str) -> Any:
         ctx = _ctx(request)
-        job = ctx.batch.job(job_id) if ctx.batch is not None else ctx.store.get_job(job_id)
+        job = ctx.batch.job(job_id)
         return job_progress(ctx, job)
 
     return r

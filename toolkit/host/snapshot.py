@@ -51,11 +51,10 @@ def _current_window(snap: dict[str, Any]) -> StatsWindow:
 
 def _deployment_record(ctx: HostContext, r: Resource) -> dict[str, Any]:
     rec = r.to_dict()
-    if ctx.online is not None:
-        try:
-            rec.update(ctx.online.describe(r.endpoint, r.name))
-        except Exception as err:  # a frame must not fail because one live detail is missing
-            log.debug("describe %s/%s failed: %s", r.endpoint, r.name, err)
+    try:
+        rec.update(ctx.online.describe(r.endpoint, r.name))
+    except Exception as err:  # a frame must not fail because one live detail is missing
+        log.debug("describe %s/%s failed: %s", r.endpoint, r.name, err)
     return rec
 
 
@@ -63,11 +62,10 @@ def online_endpoint_status(ctx: HostContext, r: Resource) -> EndpointStatus:
     spec = r.spec
     traffic, mirror = spec.get("traffic") or {}, spec.get("mirror_traffic") or {}
     stats: dict[str, Any] = {}
-    if ctx.online is not None:
-        try:
-            stats = ctx.online.stats(r.name).get("deployments", {})
-        except Exception as err:
-            log.debug("stats of %s failed: %s", r.name, err)
+    try:
+        stats = ctx.online.stats(r.name).get("deployments", {})
+    except Exception as err:
+        log.debug("stats of %s failed: %s", r.name, err)
     deployments = [
         DeploymentStatus.from_record(
             _deployment_record(ctx, d), traffic=int(traffic.get(d.name, 0)), mirror=int(mirror.get(d.name, 0)),
@@ -142,13 +140,11 @@ def latest_events(ctx: HostContext, *, endpoint: str | None = None, limit: int =
 
 
 def stats_history(ctx: HostContext, endpoint: str | None = None, since: float | None = None) -> list[StatsSeries]:
-    if ctx.online is None:
-        return []
     return [StatsSeries.from_dict(s) for s in ctx.online.stats_history(endpoint, since)]
 
 
 def _jobs(ctx: HostContext, endpoint: str | None) -> list[JobProgress]:
-    rows = ctx.batch.jobs(endpoint) if ctx.batch is not None else ctx.store.list_jobs(endpoint)
+    rows = ctx.batch.jobs(endpoint)
     finished = [j for j in rows if j["state"] in JOB_TERMINAL_STATES]
     keep = {j["id"] for j in finished[-RECENT_JOBS:]}
     return [job_progress(ctx, j) for j in rows if j["state"] not in JOB_TERMINAL_STATES or j["id"] in keep]
