@@ -26,7 +26,6 @@ from toolkit.demo.data import CHURN_FEATURES, churn_frame
 from toolkit.home import Home
 from toolkit.host.app import DataPlane
 from toolkit.context import HostContext, HostSettings
-from toolkit.credentials import new_secrets
 from toolkit.online.service import OnlineService
 from toolkit.registry import Registry
 from toolkit.specs import OnlineDeployment, OnlineEndpoint
