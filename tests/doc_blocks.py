@@ -35,6 +35,10 @@ def run_blocks(blocks: list[tuple[str, str]], cwd: Path, env: dict[str, str], *,
     """Run ``blocks``; an AssertionError names the failing block and shows its output."""
     namespace: dict[str, Any] = {"__name__": "__main__"}
     old_cwd = os.getcwd()
+    # The docs' Python runs in this process: the environment it changes (mlflow.set_tracking_uri
+    # exports MLFLOW_TRACKING_URI for child processes) is restored afterwards, so hosts started by
+    # later tests do not inherit the docs' registry.
+    old_env = dict(os.environ)
     os.chdir(cwd)
     try:
         for i, (lang, code) in enumerate(blocks, 1):
@@ -55,4 +59,7 @@ def run_blocks(blocks: list[tuple[str, str]], cwd: Path, env: dict[str, str], *,
                     raise AssertionError(f"{where} raised:\n{code}\n{traceback.format_exc()}") from None
     finally:
         os.chdir(old_cwd)
+        os.environ.clear()
+        os.environ.update(old_env)
     return namespace
+
