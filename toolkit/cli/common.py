@@ -4,14 +4,13 @@ from the command line (flags or ``-f spec.yml``)."""
 from __future__ import annotations
 
 import argparse
-import sys
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import InvalidSpec
 
 __all__ = [
     "EXIT_OK", "EXIT_FAILED", "EXIT_USAGE", "Interrupted", "workspace", "parse_pairs", "load_spec_args",
-    "name_of", "deployment_names", "not_yet", "add_common", "add_spec_args",
+    "name_of", "deployment_names", "add_common", "add_spec_args",
 ]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -71,14 +70,6 @@ def deployment_names(args: argparse.Namespace) -> tuple[str, str]:
     if not endpoint or not name:
         raise InvalidSpec("give --endpoint-name and --name (or -f deployment.yml)")
     return endpoint, name
-
-
-def not_yet(what: str) -> Callable[[argparse.Namespace], int]:
-    def run(args: argparse.Namespace) -> int:
-        print(f"{what} is not available yet in this version of endpoints-toolkit", file=sys.stderr)
-        return EXIT_FAILED
-
-    return run
 
 
 # --- arguments every noun module adds -----------------------------------------------------------

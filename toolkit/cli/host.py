@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from ..home import Home
-from .common import EXIT_FAILED, EXIT_OK, add_common, not_yet, workspace
+from .common import EXIT_FAILED, EXIT_OK, add_common, workspace
 from .output import emit
 
 __all__ = ["register", "cmd_up", "cmd_down", "cmd_status", "cmd_demo", "cmd_tui"]
@@ -84,8 +85,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_tui(args: argparse.Namespace) -> int:
     try:
         from tui.app import main as tui_main  # the TUI is a separate package; toolkit never imports textual
-    except ImportError:
-        return not_yet("the terminal UI")(args)
+    except ImportError as err:
+        print(f"error: the terminal UI cannot start: {err}; install it with `pip install 'endpoints-toolkit'` "
+              "(it needs textual 8.2)", file=sys.stderr)
+        return EXIT_FAILED
     return tui_main(home=args.home)
 
 
