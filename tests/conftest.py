@@ -36,7 +36,24 @@ def demo_registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
             os.environ.pop("ENDPOINTS_HOME", None)
         else:
             os.environ["ENDPOINTS_HOME"] = old
+        _forget_mlflow_env()
     return root
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _no_leaked_mlflow_env() -> Iterator[None]:
+    """Each module starts with no MLFLOW_TRACKING_URI/MLFLOW_REGISTRY_URI left by an earlier one
+    (autouse module fixtures run before the module's own, so its hosts and kernels start clean)."""
+    _forget_mlflow_env()
+    yield
+
+
+def _forget_mlflow_env() -> None:
+    """``mlflow.set_tracking_uri`` also exports MLFLOW_TRACKING_URI (and the registry's), which
+    every later child process (hosts, kernels, the CLI) would inherit: a session fixture that
+    opened a registry must not leave it there, or later tests register into the template."""
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    os.environ.pop("MLFLOW_REGISTRY_URI", None)
 
 
 @pytest.fixture
@@ -110,6 +127,7 @@ def advisor_measurement(tmp_path_factory: pytest.TempPathFactory, demo_registry:
     shutil.copy(demo_registry / "mlflow.db", root / "mlflow.db")
     home = Home(root).ensure()
     profiles = {uri: profile_model(home, uri) for uri in ADVISOR_MODELS}
+    _forget_mlflow_env()
     _point_mlflow_back()
     return home, profiles
 
@@ -149,6 +167,7 @@ def idle_host_context(tmp_path_factory: pytest.TempPathFactory) -> Any:
     from toolkit.batch.testing import make_context
 
     context = make_context(Home(tmp_path_factory.mktemp("idle-host")))
+    _forget_mlflow_env()
     _point_mlflow_back()
     return context
 
