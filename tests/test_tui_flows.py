@@ -209,13 +209,22 @@ async def _send_a_test_request_and_read_who_served_it(live: Any) -> None:
 
 async def _submit_and_cancel_a_batch_job(live: Any, tmp_path: Path) -> None:
     from toolkit.demo.data import write_oj_weekly_files
+    from textual.widgets import TabbedContent
     from tui.screens.job_submit import JobSubmitScreen
 
     files = write_oj_weekly_files(tmp_path / "weekly", weeks=20, stores=2)
     app = new_app(live)
     async with app.run_test(size=(80, 24)) as pilot:
         await connected(pilot)
-        await pilot.press("4")
+        tabs = app.query_one("#tabs", TabbedContent)
+        for _ in range(5):  # under load a key pressed while the first frame is drawn can be lost: "4" is idempotent
+            await pilot.press("4")
+            try:
+                await until(pilot, lambda: tabs.active == "jobs", "the Jobs tab", timeout=10)
+                break
+            except AssertionError:
+                continue
+        await until(pilot, lambda: tabs.active == "jobs", "the Jobs tab", timeout=1)
         await pilot.press("n")
         await until(pilot, lambda: isinstance(app.screen, JobSubmitScreen), "the submit dialog")
         await type_into(pilot, "#job-input", str(files[0].parent))
