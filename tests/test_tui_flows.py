@@ -96,9 +96,34 @@ async def select_row(pilot: Any, table_id: str, key: str) -> None:
 
     table = pilot.app.query_one(f"#{table_id}", DataTable)
     await until(pilot, lambda: key in [k.value for k in table.rows], f"row {key} in {table_id}")
+    # A hidden table cannot take the focus, and the view's key bindings answer only with the focus inside it.
+    await until(pilot, lambda: table.display and table.visible and table.region.area, f"{table_id} on screen")
     table.focus()
+    await until(pilot, lambda: pilot.app.focused is table, f"the focus on {table_id}")
     table.move_cursor(row=table.get_row_index(key))
     await pilot.pause()
+
+
+async def show_view(pilot: Any, key: str, name: str) -> None:
+    """Press a view's number key until its tab shows and its table has the focus.
+
+    Under load a key pressed while a frame is drawn can be lost; the number keys are idempotent. The view's
+    table takes the focus a frame after its tab shows, and a view's own keys (n, t, x) answer only then.
+    """
+    from textual.widgets import TabbedContent
+
+    app = pilot.app
+    tabs = app.query_one("#tabs", TabbedContent)
+    for _ in range(5):
+        await pilot.press(key)
+        try:
+            await until(pilot, lambda: tabs.active == name, f"the {name} tab", timeout=10)
+            break
+        except AssertionError:
+            continue
+    await until(pilot, lambda: tabs.active == name, f"the {name} tab", timeout=1)
+    await until(pilot, lambda: app.focused is not None and tabs.active_pane in app.focused.ancestors,
+                f"the focus inside the {name} view")
 
 
 async def _deploy_a_model_online_from_the_models_view(live: Any) -> None:
@@ -139,7 +164,7 @@ async def _traffic_70_30_applied_and_70_20_refused_with_the_reason(live: Any) ->
     app = new_app(live)
     async with app.run_test(size=(80, 24)) as pilot:
         await connected(pilot)
-        await pilot.press("2")
+        await show_view(pilot, "2", "endpoints")
         await select_row(pilot, "endpoints-table", "online:tui-traffic")
         await pilot.press("t")
         dialog = await until(pilot, lambda: isinstance(app.screen, TrafficScreen) and app.screen, "the traffic editor")
@@ -167,7 +192,7 @@ async def _mirror_on_a_deployment_with_live_traffic_is_refused(live: Any) -> Non
     app = new_app(live)
     async with app.run_test(size=(80, 24)) as pilot:
         await connected(pilot)
-        await pilot.press("2")
+        await show_view(pilot, "2", "endpoints")
         await select_row(pilot, "endpoints-table", "online:tui-traffic/green")
         await pilot.press("t")
         dialog = await until(pilot, lambda: isinstance(app.screen, TrafficScreen) and app.screen, "the traffic editor")
@@ -188,7 +213,7 @@ async def _send_a_test_request_and_read_who_served_it(live: Any) -> None:
     app = new_app(live)
     async with app.run_test(size=(80, 24)) as pilot:
         await connected(pilot)
-        await pilot.press("5")
+        await show_view(pilot, "5", "test")
         panel_endpoint = app.query_one("#test-endpoint", Select)
         await until(pilot, lambda: "tui-traffic" in [str(o) for o in app.query_one("TestPanel")._endpoints],
                     "endpoints in the test panel")
@@ -209,22 +234,13 @@ async def _send_a_test_request_and_read_who_served_it(live: Any) -> None:
 
 async def _submit_and_cancel_a_batch_job(live: Any, tmp_path: Path) -> None:
     from toolkit.demo.data import write_oj_weekly_files
-    from textual.widgets import TabbedContent
     from tui.screens.job_submit import JobSubmitScreen
 
     files = write_oj_weekly_files(tmp_path / "weekly", weeks=20, stores=2)
     app = new_app(live)
     async with app.run_test(size=(80, 24)) as pilot:
         await connected(pilot)
-        tabs = app.query_one("#tabs", TabbedContent)
-        for _ in range(5):  # under load a key pressed while the first frame is drawn can be lost: "4" is idempotent
-            await pilot.press("4")
-            try:
-                await until(pilot, lambda: tabs.active == "jobs", "the Jobs tab", timeout=10)
-                break
-            except AssertionError:
-                continue
-        await until(pilot, lambda: tabs.active == "jobs", "the Jobs tab", timeout=1)
+        await show_view(pilot, "4", "jobs")
         await pilot.press("n")
         await until(pilot, lambda: isinstance(app.screen, JobSubmitScreen), "the submit dialog")
         await type_into(pilot, "#job-input", str(files[0].parent))
@@ -248,7 +264,7 @@ async def _log_tail_and_credentials_only_on_request(live: Any) -> None:
     app = new_app(live)
     async with app.run_test(size=(80, 24)) as pilot:
         await connected(pilot)
-        await pilot.press("2")
+        await show_view(pilot, "2", "endpoints")
         await select_row(pilot, "endpoints-table", "online:tui-traffic/blue")
         await pilot.press("l")
         await until(pilot, lambda: isinstance(app.screen, LogScreen) and "starting (pid" in screen_text(app),
