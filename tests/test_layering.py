@@ -10,6 +10,7 @@ count; imports inside functions (lazy ones) do.
 from __future__ import annotations
 
 import ast
+import importlib
 from pathlib import Path
 
 import pytest
@@ -20,20 +21,6 @@ MAX_LINES = 450
 # instance server is server code.
 SERVER_PACKAGES = ("toolkit.host", "toolkit.online", "toolkit.batch", "toolkit.runtime.instance")
 SDK_MODULES = ("workspace", "operations", "client", "jobs", "views", "aio", "live")
-
-
-def _exempt_sdk_import(target: str) -> bool:
-    """The SDK's start/stop of a background host lives in host/daemon.py until the launcher
-    module (issue 13, item 2) replaces it; once toolkit/launcher.py exists this exemption ends."""
-    return target == "toolkit.host.daemon" and not (ROOT / "launcher.py").exists()
-
-
-def _exempt_size(path: Path) -> bool:
-    """Modules that another change of issue 13 turns into packages (the CLI, the control plane);
-    the exemption ends by itself when that change lands and the file is gone."""
-    rel = path.relative_to(ROOT).as_posix()
-    return (rel == "cli.py" and not (ROOT / "cli").is_dir()) or (
-        rel == "host/control.py" and not (ROOT / "control").is_dir())
 
 
 def _module_name(path: Path) -> str:
@@ -185,11 +172,30 @@ def test_sdk_modules_never_import_server_code(module: str) -> None:
     name = f"toolkit.{module}"
     if name not in GRAPH:
         pytest.skip(f"{name} does not exist here")
-    bad = sorted(t for t in GRAPH[name] if t.startswith(SERVER_PACKAGES) and not _exempt_sdk_import(t))
+    bad = sorted(t for t in GRAPH[name] if t.startswith(SERVER_PACKAGES))
     assert bad == [], f"{name} imports server code: {bad}"
 
 
 def test_no_module_is_too_long() -> None:
     long = {p.relative_to(ROOT).as_posix(): n for p in MODULES.values()
-            if (n := len(p.read_text().splitlines())) > MAX_LINES and not _exempt_size(p)}
+            if (n := len(p.read_text().splitlines())) > MAX_LINES}
     assert long == {}, f"split these modules (at most {MAX_LINES} lines each): {long}"
+
+
+def test_every_exception_belongs_to_the_one_tree() -> None:
+    """Each exception class toolkit/ defines derives from ``ToolkitError`` (errors.py), so
+    ``except ToolkitError`` catches whatever the toolkit raises on purpose."""
+    from toolkit.errors import ToolkitError
+
+    outside, seen = [], 0
+    for name in MODULES:
+        if name.endswith("__main__"):
+            continue  # running the CLI is not importing it
+        module = importlib.import_module(name)
+        for value in vars(module).values():
+            if isinstance(value, type) and issubclass(value, BaseException) and value.__module__ == name:
+                seen += 1
+                if not issubclass(value, ToolkitError):
+                    outside.append(f"{name}.{value.__qualname__}")
+    assert seen >= 20, "the walk found too few exception classes to be reading toolkit/"
+    assert outside == [], f"derive these from toolkit.errors.ToolkitError: {outside}"

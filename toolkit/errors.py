@@ -30,6 +30,7 @@ __all__ = [
     "MethodNotAllowed",
     "SecretUnreadable",
     "ClientDisconnected",
+    "Interrupted",
     "UpstreamError",
     "error_from_body",
 ]
@@ -179,6 +180,19 @@ class ClientDisconnected(ToolkitError):
 
     error_code = "ClientDisconnected"
     status_code = 499
+
+
+class Interrupted(ToolkitError):
+    """The user pressed Ctrl-C while the CLI followed something, after it said how to pick it up again.
+
+    The CLI exits 130 without another word; the thing followed (a job, a rollout) goes on in the host.
+    """
+
+    error_code = "Interrupted"
+    status_code = 499
+
+    def __init__(self, message: str = "interrupted", **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
 
 
 class UpstreamError(ToolkitError, ConnectionError):

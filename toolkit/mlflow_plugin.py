@@ -53,11 +53,19 @@ _PLUGIN_KEYS = ("endpoint", "home")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class EndpointsDeploymentError(MlflowException, click.ClickException):
-    """An ``MlflowException`` that click's CLI shows as ``Error: <message>`` (exit 1)."""
+class EndpointsDeploymentError(ToolkitError, MlflowException, click.ClickException):
+    """An ``MlflowException`` that click's CLI shows as ``Error: <message>`` (exit 1).
+
+    It is also a :class:`~toolkit.errors.ToolkitError` (one error tree): ``except ToolkitError``
+    catches the plugin's errors as it catches the SDK's. ``error_code`` is MLflow's name for the code.
+    """
+
+    status_code = 500
 
     def __init__(self, message: str, error_code: int = INTERNAL_ERROR) -> None:
-        super().__init__(message, error_code=error_code)
+        # MLflow's constructor fills its fields (error_code, sqlstate) and hands on to click's.
+        MlflowException.__init__(self, message, error_code=error_code)
+        self.details = {}
 
 
 _CODES: list[tuple[type[ToolkitError], int]] = [

@@ -6,18 +6,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..errors import InvalidSpec
+from ..errors import Interrupted, InvalidSpec
 
 __all__ = [
     "EXIT_OK", "EXIT_FAILED", "EXIT_USAGE", "Interrupted", "workspace", "parse_pairs", "load_spec_args",
     "name_of", "deployment_names", "add_common", "add_spec_args",
 ]
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-
-class Interrupted(Exception):
-    """Ctrl-C after the message was printed: exit 130 without another word."""
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2  # and 130 for Interrupted (Ctrl-C after the CLI said how to go on)
 
 
 def workspace(args: argparse.Namespace, start: bool = True) -> Any:

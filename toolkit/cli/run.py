@@ -43,11 +43,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InvalidInput as err:
         print(f"error: {err.message}", file=sys.stderr)
         return EXIT_USAGE if err.status_code == 400 and "request file" in err.message else EXIT_FAILED
+    except Interrupted:  # before ToolkitError: the CLI already said how to pick it up again
+        return 130
     except ToolkitError as err:
         print(f"error: {_for_cli(err.message, args)}", file=sys.stderr)
         return EXIT_FAILED
-    except Interrupted:
-        return 130
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130

@@ -10,9 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from starlette.exceptions import HTTPException
-
-from ..errors import PayloadTooLarge
+from ..errors import ClientDisconnected, PayloadTooLarge
+from ..runtime.body import read_body
 
 __all__ = ["ControlBodyLimit", "MAX_CONTROL_BODY_BYTES"]
 
@@ -26,7 +25,11 @@ def _too_large(limit: int) -> str:
 
 class ControlBodyLimit:
     """ASGI middleware: 413 for a declared ``Content-Length`` over the limit (nothing is read), and
-    for a streamed body as soon as it passes the limit."""
+    for a streamed body as soon as it passes the limit.
+
+    The body is read with the same bounded reader as the data plane's (``runtime.body.read_body``),
+    then handed to the app whole; the app's later ``receive`` calls go to the client (disconnects).
+    """
 
     def __init__(self, app: Any, max_bytes: int = MAX_CONTROL_BODY_BYTES) -> None:
         self.app, self.max_bytes = app, max_bytes
@@ -37,22 +40,29 @@ class ControlBodyLimit:
             return
         declared = dict(scope.get("headers") or ()).get(b"content-length", b"").strip()
         if declared and (not declared.isdigit() or int(declared) > self.max_bytes):
-            body = json.dumps(PayloadTooLarge(_too_large(self.max_bytes)).to_body(), separators=(",", ":")).encode()
-            await send({"type": "http.response.start", "status": 413, "headers": [
-                (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close")]})
-            await send({"type": "http.response.body", "body": body})
+            await self._refuse(send)
             return
-        received = 0
+        try:
+            body = await read_body(receive, self.max_bytes)
+        except ClientDisconnected:
+            return  # nobody is left to answer
+        if body is None:
+            await self._refuse(send)
+            return
+        replayed = False
 
-        async def limited_receive() -> Any:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    # FastAPI re-raises an HTTPException met while reading the body: it becomes the 413.
-                    raise HTTPException(413, _too_large(self.max_bytes))
-            return message
+        async def replay() -> Any:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
 
-        await self.app(scope, limited_receive, send)
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, send: Any) -> None:
+        body = json.dumps(PayloadTooLarge(_too_large(self.max_bytes)).to_body(), separators=(",", ":")).encode()
+        await send({"type": "http.response.start", "status": 413, "headers": [
+            (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close")]})
+        await send({"type": "http.response.body", "body": body})

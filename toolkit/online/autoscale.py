@@ -23,13 +23,10 @@ import logging
 import math
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any, Awaitable, Callable, Mapping
 
 from ..events import EventReason
 from .deployment import Deployment
-
-if TYPE_CHECKING:
-    from .service import OnlineService
 
 __all__ = ["Autoscaler", "Decision", "decide"]
 
@@ -59,9 +56,17 @@ class _Track:
     low_since: float | None = None
 
 
+# What the autoscaler may do to a deployment: set its instance count, with the event's reason and words.
+ScaleTo = Callable[[Deployment, int, EventReason, str], Awaitable[Any]]
+
+
 class Autoscaler:
-    def __init__(self, service: "OnlineService") -> None:
-        self.svc = service
+    """Decides instance counts; the owner (the online service) is never seen, only what it hands in:
+    the live deployments by (endpoint, name) and the callable that scales one."""
+
+    def __init__(self, deployments: Mapping[tuple[str, str], Deployment], scale_to: ScaleTo) -> None:
+        self.deployments = deployments
+        self.scale_to = scale_to
         self._task: asyncio.Task[None] | None = None
         self._tracks: dict[tuple[str, str], _Track] = {}
 
@@ -81,7 +86,7 @@ class Autoscaler:
     async def _loop(self) -> None:
         while True:
             await asyncio.sleep(_TICK_S)
-            for key, dep in list(self.svc.deployments.items()):
+            for key, dep in list(self.deployments.items()):
                 try:
                     await self.tick(dep)
                 except Exception:  # one deployment's trouble must not stop scaling the others
@@ -111,7 +116,7 @@ class Autoscaler:
 
         idle = now - dep.stats.last_request
         if s.min_instances == 0 and idle >= s.idle_timeout and dep.admitted == 0:
-            await self.svc.scale_to(dep, 0, EventReason.ScaledDown,
+            await self.scale_to(dep, 0, EventReason.ScaledDown,
                                     f"from {current} to 0 instances: no request for {idle:.0f} s "
                                     f"(idle_timeout {s.idle_timeout} s)")
             tr.low_since = None
@@ -127,13 +132,13 @@ class Autoscaler:
                f"{concurrency:.2f} in flight per {current} instance(s)) vs target {s.target_utilization_percentage}%")
         if d.desired > current:
             tr.low_since = None
-            await self.svc.scale_to(dep, d.desired, EventReason.ScaledUp, f"from {current} to {d.desired} instances: {why}")
+            await self.scale_to(dep, d.desired, EventReason.ScaledUp, f"from {current} to {d.desired} instances: {why}")
         elif d.desired < current:
             if tr.low_since is None:
                 tr.low_since = now
             elif now - tr.low_since >= s.scale_down_delay:
                 tr.low_since = None
-                await self.svc.scale_to(dep, d.desired, EventReason.ScaledDown,
+                await self.scale_to(dep, d.desired, EventReason.ScaledDown,
                                         f"from {current} to {d.desired} instances: {why} for "
                                         f"{s.scale_down_delay} s (scale_down_delay)")
         else:

@@ -62,7 +62,7 @@ class OnlineService(ServiceViews):
         self.supervisor.deployments = lambda: list(self.deployments.values())
         self.metrics = Metrics(self._instance_samples)
         self.gateway = Gateway(self)
-        self.autoscaler = Autoscaler(self)
+        self.autoscaler = Autoscaler(self.deployments, self.scale_to)
         self._autoscale = autoscale
 
     # --- protocol: lifecycle -------------------------------------------------------------
