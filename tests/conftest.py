@@ -210,3 +210,21 @@ def copy_profiles(home: Home, measured_in: Home) -> Home:
     for f in (measured_in.cache / "profiles").glob("*.json"):
         shutil.copy(f, target / f.name)
     return home
+
+
+# `make test` runs the modules on parallel workers (pytest-xdist, --dist loadfile: a module stays
+# on one worker, so its module-scoped hosts start once).  The longest modules start first, so the
+# run does not end waiting on one worker that drew a two-minute module last.  Measured with
+# `pytest --durations=0`; the order only balances the workers, no test depends on it.
+LONGEST_FIRST = (
+    "test_readme", "test_mlflow_plugin", "test_notebooks", "test_notebook_browser", "test_online_supervisor",
+    "test_batch_durability", "test_batch_jobs", "test_tui_flows", "test_host", "test_own_model",
+    "test_notebook_widgets", "test_cli_newcomer", "test_online_bad_inputs", "test_online_protocol",
+    "test_advisor", "test_advisor_reality", "test_online_supervisor_autoscale",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    order = {id(item): i for i, item in enumerate(items)}
+    items.sort(key=lambda item: (rank.get(item.path.stem, len(rank)), order[id(item)]))

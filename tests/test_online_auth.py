@@ -9,7 +9,7 @@ from typing import Iterator
 
 import pytest
 
-from test_online_gateway_support import OnlineHost, auth, churn_body, fire, make_home
+from test_online_gateway_support import OnlineHost, auth, churn_body, fire, make_home, module_host, serve_churn
 from toolkit.errors import InvalidSpec
 from toolkit.context import HostContext, HostSettings
 from toolkit.credentials import issue_token, new_key
@@ -22,20 +22,12 @@ pytestmark = pytest.mark.timeout(300)
 
 @pytest.fixture(scope="module")
 def host(tmp_path_factory: pytest.TempPathFactory, demo_registry: Path) -> Iterator[OnlineHost]:
-    home = make_home(tmp_path_factory.mktemp("auth") / "home", demo_registry)
-    h = OnlineHost(home).start()
-    try:
-        yield h
-    finally:
-        h.stop()
+    yield from module_host(tmp_path_factory, demo_registry, "auth")
 
 
 @pytest.fixture(scope="module")
 def keyed(host: OnlineHost) -> dict[str, str]:
-    secrets = host.create_endpoint("keyed", auth_mode="key")
-    assert host.deploy("keyed", "blue") == "Succeeded"
-    host.set_traffic("keyed", {"blue": 100})
-    return secrets
+    return serve_churn(host, {"blue": 100}, endpoint="keyed", auth_mode="key")
 
 
 def _score(host: OnlineHost, endpoint: str, headers: dict[str, str]) -> tuple[int, dict[str, str]]:

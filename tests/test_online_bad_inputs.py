@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from test_online_gateway_support import OnlineHost, auth, churn_body, fire, make_home
+from test_online_gateway_support import OnlineHost, auth, churn_body, fire, module_host, serve_churn
 from toolkit.demo.data import CHURN_FEATURES, churn_frame
 from toolkit.runtime.logbudget import LineBudget
 from toolkit.online.metrics import Metrics
@@ -30,20 +30,12 @@ pytestmark = pytest.mark.timeout(600)
 
 @pytest.fixture(scope="module")
 def host(tmp_path_factory: pytest.TempPathFactory, demo_registry: Path) -> Iterator[OnlineHost]:
-    home = make_home(tmp_path_factory.mktemp("bad") / "home", demo_registry)
-    h = OnlineHost(home).start()
-    try:
-        yield h
-    finally:
-        h.stop()
+    yield from module_host(tmp_path_factory, demo_registry, "bad")
 
 
 @pytest.fixture(scope="module")
 def churn(host: OnlineHost) -> dict[str, str]:
-    secrets = host.create_endpoint("churn")
-    assert host.deploy("churn", "blue", "models:/churn/1") == "Succeeded", host.state("churn", "blue")
-    host.set_traffic("churn", {"blue": 100})
-    return secrets
+    return serve_churn(host, {"blue": 100})
 
 
 def _v2(data: str) -> bytes:

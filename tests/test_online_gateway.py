@@ -9,29 +9,20 @@ from typing import Iterator
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from test_online_gateway_support import OnlineHost, auth, churn_body, fire, make_home
+from test_online_gateway_support import OnlineHost, auth, churn_body, fire, module_host, serve_churn
 
 pytestmark = pytest.mark.timeout(600)
 
 
 @pytest.fixture(scope="module")
 def host(tmp_path_factory: pytest.TempPathFactory, demo_registry: Path) -> Iterator[OnlineHost]:
-    home = make_home(tmp_path_factory.mktemp("gw") / "home", demo_registry)
-    h = OnlineHost(home).start()
-    try:
-        yield h
-    finally:
-        h.stop()
+    yield from module_host(tmp_path_factory, demo_registry, "gw")
 
 
 @pytest.fixture(scope="module")
 def churn(host: OnlineHost) -> dict[str, str]:
     """Endpoint churn with blue (churn v1) and green (churn v2), one instance each."""
-    secrets = host.create_endpoint("churn")
-    assert host.deploy("churn", "blue", "models:/churn/1") == "Succeeded", host.state("churn", "blue")
-    assert host.deploy("churn", "green", "models:/churn/2") == "Succeeded", host.state("churn", "green")
-    host.set_traffic("churn", {"blue": 90, "green": 10})
-    return secrets
+    return serve_churn(host, {"blue": 90, "green": 10}, {"blue": 1, "green": 2})
 
 
 def test_traffic_split_header_and_request_ids(host: OnlineHost, churn: dict[str, str]) -> None:

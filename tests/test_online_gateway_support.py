@@ -16,7 +16,7 @@ import threading
 import time
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, Coroutine
+from typing import Any, AsyncIterator, Callable, Coroutine, Iterator
 
 import aiohttp
 import uvicorn
@@ -31,7 +31,7 @@ from toolkit.registry import Registry
 from toolkit.specs import OnlineDeployment, OnlineEndpoint
 from toolkit.store import Store
 
-__all__ = ["OnlineHost", "make_home", "churn_body", "fire", "Reply", "write_script", "FAST_PROBES"]
+__all__ = ["OnlineHost", "make_home", "module_host", "serve_churn", "churn_body", "fire", "Reply", "write_script", "FAST_PROBES"]
 
 # Short probes so tests do not wait on production defaults (10 s liveness delay).
 FAST_PROBES = {
@@ -123,7 +123,7 @@ class OnlineHost:
         svc = self.service
 
         @asynccontextmanager
-        async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async def lifespan(app: Any) -> AsyncIterator[None]:
             self.loop = asyncio.get_running_loop()
             await svc.start()
             try:
@@ -233,3 +233,25 @@ def pid_alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+def module_host(tmp_path_factory: Any, demo_registry: Path, label: str) -> Iterator[OnlineHost]:
+    """Body of a module-scoped ``host`` fixture: a started host on a copy of the demo registry,
+    stopped when the module ends (``yield from module_host(...)``)."""
+    home = make_home(tmp_path_factory.mktemp(label) / "home", demo_registry)
+    host = OnlineHost(home).start()
+    try:
+        yield host
+    finally:
+        host.stop()
+
+
+def serve_churn(host: OnlineHost, traffic: dict[str, int], versions: dict[str, int] | None = None,
+                endpoint: str = "churn", **endpoint_settings: Any) -> dict[str, str]:
+    """Endpoint ``endpoint`` with one deployment per entry of ``versions`` (name -> churn version;
+    blue=1 alone by default), each Succeeded, then ``traffic``; returns the endpoint's keys."""
+    secrets = host.create_endpoint(endpoint, **endpoint_settings)
+    for name, version in (versions or {"blue": 1}).items():
+        assert host.deploy(endpoint, name, f"models:/churn/{version}") == "Succeeded", host.state(endpoint, name)
+    host.set_traffic(endpoint, traffic)
+    return secrets

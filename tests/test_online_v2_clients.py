@@ -13,7 +13,7 @@ import httpx
 import numpy as np
 import pytest
 
-from test_online_gateway_support import OnlineHost, auth, make_home
+from test_online_gateway_support import OnlineHost, auth, module_host, serve_churn
 from toolkit.demo.data import CHURN_FEATURES, churn_frame
 
 httpclient = pytest.importorskip("tritonclient.http", reason="tritonclient[http] is a test dependency (pip install -e .[dev])")
@@ -26,21 +26,12 @@ V2_TYPES = {"long": "INT64", "double": "FP64", "string": "BYTES"}
 
 @pytest.fixture(scope="module")
 def host(tmp_path_factory: pytest.TempPathFactory, demo_registry: Path) -> Iterator[OnlineHost]:
-    home = make_home(tmp_path_factory.mktemp("v2") / "home", demo_registry)
-    h = OnlineHost(home).start()
-    try:
-        yield h
-    finally:
-        h.stop()
+    yield from module_host(tmp_path_factory, demo_registry, "v2")
 
 
 @pytest.fixture(scope="module")
 def churn(host: OnlineHost) -> dict[str, str]:
-    secrets = host.create_endpoint("churn")
-    assert host.deploy("churn", "blue", "models:/churn/1") == "Succeeded", host.state("churn", "blue")
-    assert host.deploy("churn", "green", "models:/churn/2") == "Succeeded", host.state("churn", "green")
-    host.set_traffic("churn", {"blue": 100})
-    return secrets
+    return serve_churn(host, {"blue": 100}, {"blue": 1, "green": 2})
 
 
 @pytest.fixture

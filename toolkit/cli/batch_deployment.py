@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import EXIT_OK, add_common, add_spec_args, deployment_names, load_spec_args, workspace
+from .common import EXIT_OK, add_common, add_lookup_verbs, add_spec_args, deployment_names, load_spec_args, workspace
 from .output import emit, kv, table
 
 __all__ = ["register"]
@@ -50,14 +50,4 @@ def register(sub: argparse._SubParsersAction) -> None:
         add_spec_args(p, deployment=True)
         p.add_argument("--set-default", action="store_true")
         p.set_defaults(func=cmd_bd_create)
-    for verb, func in (("show", cmd_bd_show), ("delete", cmd_bd_delete)):
-        p = bd.add_parser(verb)
-        add_common(p)
-        p.add_argument("-n", "--name")
-        p.add_argument("-e", "--endpoint-name")
-        p.add_argument("-f", "--file")
-        p.set_defaults(func=func)
-    p = bd.add_parser("list")
-    add_common(p)
-    p.add_argument("-e", "--endpoint-name", required=True)
-    p.set_defaults(func=cmd_bd_list)
+    add_lookup_verbs(bd, cmd_bd_show, cmd_bd_delete, cmd_bd_list, deployment=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .common import EXIT_OK, add_common, add_spec_args, load_spec_args, name_of, workspace
+from .common import EXIT_OK, add_common, add_lookup_verbs, add_spec_args, load_spec_args, name_of, workspace
 from .job import job_exit, stream_job
 from .output import emit, job_human, kv, table
 
@@ -62,15 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         add_common(p)
         add_spec_args(p)
         p.set_defaults(func=cmd_be_create)
-    for verb, func in (("show", cmd_be_show), ("delete", cmd_be_delete)):
-        p = be.add_parser(verb)
-        add_common(p)
-        p.add_argument("-n", "--name")
-        p.add_argument("-f", "--file")
-        p.set_defaults(func=func)
-    p = be.add_parser("list")
-    add_common(p)
-    p.set_defaults(func=cmd_be_list)
+    add_lookup_verbs(be, cmd_be_show, cmd_be_delete, cmd_be_list)
     p = be.add_parser("invoke")
     add_common(p)
     p.add_argument("-n", "--name", required=True)

@@ -10,7 +10,7 @@ from ..errors import Interrupted, InvalidSpec
 
 __all__ = [
     "EXIT_OK", "EXIT_FAILED", "EXIT_USAGE", "Interrupted", "workspace", "parse_pairs", "load_spec_args",
-    "name_of", "deployment_names", "add_common", "add_spec_args",
+    "name_of", "deployment_names", "add_common", "add_spec_args", "add_lookup_verbs",
 ]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2  # and 130 for Interrupted (Ctrl-C after the CLI said how to go on)
@@ -83,3 +83,21 @@ def add_spec_args(p: argparse.ArgumentParser, deployment: bool = False) -> None:
     p.add_argument("-n", "--name")
     if deployment:
         p.add_argument("-e", "--endpoint-name")
+
+
+def add_lookup_verbs(verbs: Any, show: Any, delete: Any, list_: Any, deployment: bool = False) -> None:
+    """``show`` and ``delete`` (by ``-n`` or ``-f spec.yml``; a deployment also by ``-e``) and
+    ``list`` (a deployment's with ``-e`` required): the same flags for all four nouns."""
+    for verb, func in (("show", show), ("delete", delete)):
+        p = verbs.add_parser(verb)
+        add_common(p)
+        p.add_argument("-n", "--name")
+        if deployment:
+            p.add_argument("-e", "--endpoint-name")
+        p.add_argument("-f", "--file")
+        p.set_defaults(func=func)
+    p = verbs.add_parser("list")
+    add_common(p)
+    if deployment:
+        p.add_argument("-e", "--endpoint-name", required=True)
+    p.set_defaults(func=list_)

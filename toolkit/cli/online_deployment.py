@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..errors import InvalidSpec
 from ..home import Home
-from .common import EXIT_FAILED, EXIT_OK, add_common, add_spec_args, deployment_names, load_spec_args, workspace
+from .common import EXIT_FAILED, EXIT_OK, add_common, add_lookup_verbs, add_spec_args, deployment_names, load_spec_args, workspace
 from .output import emit, show_with_events, table
 
 __all__ = ["register", "new_lines"]
@@ -112,17 +112,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--all-traffic", action="store_true", help="send 100%% of traffic here once it is ready")
         p.add_argument("--no-wait", action="store_true", help="return before the deployment is ready")
         p.set_defaults(func=cmd_od_create)
-    for verb, func in (("show", cmd_od_show), ("delete", cmd_od_delete)):
-        p = od.add_parser(verb)
-        add_common(p)
-        p.add_argument("-n", "--name")
-        p.add_argument("-e", "--endpoint-name")
-        p.add_argument("-f", "--file")
-        p.set_defaults(func=func)
-    p = od.add_parser("list")
-    add_common(p)
-    p.add_argument("-e", "--endpoint-name", required=True)
-    p.set_defaults(func=cmd_od_list)
+    add_lookup_verbs(od, cmd_od_show, cmd_od_delete, cmd_od_list, deployment=True)
     p = od.add_parser("get-logs")
     add_common(p)
     p.add_argument("-e", "--endpoint-name", required=True)

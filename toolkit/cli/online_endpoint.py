@@ -8,7 +8,7 @@ import json
 import sys
 
 from ..errors import InvalidSpec
-from .common import EXIT_OK, add_common, add_spec_args, load_spec_args, name_of, parse_pairs, workspace
+from .common import EXIT_OK, add_common, add_lookup_verbs, add_spec_args, load_spec_args, name_of, parse_pairs, workspace
 from .output import emit, kv, table
 
 __all__ = ["register"]
@@ -100,15 +100,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--traffic", help='e.g. "blue=90 green=10"')
         p.add_argument("--mirror-traffic", help='e.g. "green=10"')
         p.set_defaults(func=func)
-    for verb, func in (("show", cmd_oe_show), ("delete", cmd_oe_delete)):
-        p = oe.add_parser(verb)
-        add_common(p)
-        p.add_argument("-n", "--name")
-        p.add_argument("-f", "--file")
-        p.set_defaults(func=func)
-    p = oe.add_parser("list")
-    add_common(p)
-    p.set_defaults(func=cmd_oe_list)
+    add_lookup_verbs(oe, cmd_oe_show, cmd_oe_delete, cmd_oe_list)
     p = oe.add_parser("invoke")
     add_common(p)
     p.add_argument("-n", "--name", required=True)
