@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from typing import Any
 
 from .common import EXIT_FAILED, EXIT_OK, Interrupted, add_common, workspace
@@ -28,14 +30,35 @@ def job_exit(job: dict[str, Any]) -> int:
 
 
 def stream_job(job: Any) -> None:
-    """Follow ``job`` until it ends; on Ctrl-C say how to reattach or cancel and raise Interrupted."""
+    """Follow ``job`` until it ends; on Ctrl-C say how to reattach or cancel and raise Interrupted.
+
+    Ctrl-C only sets a flag that the follow loop reads between polls: a KeyboardInterrupt raised
+    wherever the main thread happens to be can land in a finalizer, where Python prints and drops
+    it, and the CLI would go on following.  A second Ctrl-C interrupts at once.
+    """
     from .progress import follow_job, interrupted_job_message
 
+    stop = threading.Event()
+
+    def on_ctrl_c(signum: int, frame: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
     try:
-        follow_job(job)
+        previous = signal.signal(signal.SIGINT, on_ctrl_c)
+    except ValueError:  # not the main thread (an embedding program): Ctrl-C stays as it was
+        previous = None
+    try:
+        follow_job(job, stop=stop)
     except KeyboardInterrupt:
+        stop.set()
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    if stop.is_set():
         print(interrupted_job_message(job.id), file=sys.stderr)
-        raise Interrupted() from None
+        raise Interrupted()
 
 
 def cmd_job_show(args: argparse.Namespace) -> int:

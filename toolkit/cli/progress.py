@@ -9,6 +9,7 @@ the watching: the job goes on in the host, and the message says how to reattach 
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from typing import Any, Callable, TextIO
 
@@ -54,9 +55,11 @@ def _event_line(ev: dict[str, Any]) -> str:
 
 
 def follow_job(job: Any, *, out: TextIO | None = None, poll: float = 0.5,
-               tty: bool | None = None, clock: Callable[[], float] = time.monotonic) -> Any:
-    """Watch ``job`` (an SDK Job) until it ends; returns it refreshed.  KeyboardInterrupt
-    propagates (the caller prints :func:`interrupted_job_message`)."""
+               tty: bool | None = None, clock: Callable[[], float] = time.monotonic,
+               stop: threading.Event | None = None) -> Any:
+    """Watch ``job`` (an SDK Job) until it ends or ``stop`` is set; returns it refreshed.  A
+    KeyboardInterrupt propagates (the caller prints :func:`interrupted_job_message`)."""
+    stop = stop or threading.Event()
     out = out or sys.stdout
     tty = out.isatty() if tty is None else tty
     bar = None
@@ -80,9 +83,8 @@ def follow_job(job: Any, *, out: TextIO | None = None, poll: float = 0.5,
                 if line != last_line and (done or now - last_plain >= _PLAIN_EVERY_S):
                     print(line, file=out, flush=True)
                     last_line, last_plain = line, now
-            if done:
+            if done or stop.wait(poll):
                 return job
-            time.sleep(poll)
     finally:
         if bar is not None:
             bar.close()
