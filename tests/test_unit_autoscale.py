@@ -50,6 +50,14 @@ class Recorder:
         set_instances(dep, n)
 
 
+async def watching(dep: Deployment) -> tuple[Recorder, Autoscaler]:
+    """An autoscaler over ``dep`` alone, with its first look taken at t=0 (which only starts the measurement)."""
+    scale = Recorder()
+    auto = Autoscaler({(dep.endpoint, dep.name): dep}, scale)
+    await auto.tick(dep, now=0.0)
+    return scale, auto
+
+
 def busy(dep: Deployment, in_flight: float, seconds: float) -> None:
     """``in_flight`` requests on average over ``seconds`` (Little's law: busy time adds up)."""
     dep.stats.busy_s += in_flight * seconds
@@ -65,9 +73,7 @@ def test_decide_keeps_within_bounds_and_rounds_up() -> None:
 def test_scales_up_at_once_and_down_only_after_the_delay() -> None:
     async def main() -> None:
         dep = deployment(count=1)
-        scale = Recorder()
-        auto = Autoscaler({("shop", "blue"): dep}, scale)
-        await auto.tick(dep, now=0.0)          # the first look only starts the measurement
+        scale, auto = await watching(dep)
         busy(dep, in_flight=2.0, seconds=10)
         dep.stats.last_request = 10.0
         await auto.tick(dep, now=10.0)
@@ -92,9 +98,7 @@ def test_scales_up_at_once_and_down_only_after_the_delay() -> None:
 def test_a_short_pause_between_bursts_does_not_scale_down() -> None:
     async def main() -> None:
         dep = deployment(count=2)
-        scale = Recorder()
-        auto = Autoscaler({("shop", "blue"): dep}, scale)
-        await auto.tick(dep, now=0.0)
+        scale, auto = await watching(dep)
         for now, load in ((10.0, 0.2), (20.0, 1.4), (30.0, 0.2), (40.0, 1.4)):
             busy(dep, in_flight=load, seconds=10)
             dep.stats.last_request = now
@@ -126,9 +130,7 @@ def test_idle_with_min_zero_goes_to_zero_and_a_fixed_deployment_is_left_alone() 
 def test_an_update_in_progress_owns_the_instances() -> None:
     async def main() -> None:
         dep = deployment(count=1)
-        scale = Recorder()
-        auto = Autoscaler({("shop", "blue"): dep}, scale)
-        await auto.tick(dep, now=0.0)
+        scale, auto = await watching(dep)
         busy(dep, in_flight=3.0, seconds=10)
         async with dep.lock:  # a redeploy holds the lock
             await auto.tick(dep, now=10.0)

@@ -7,8 +7,9 @@ requests are a few kilobytes; 4 MiB leaves room for large tag or environment tab
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+from starlette.responses import JSONResponse
 
 from ..errors import ClientDisconnected, PayloadTooLarge
 from ..runtime.body import read_body
@@ -40,14 +41,14 @@ class ControlBodyLimit:
             return
         declared = dict(scope.get("headers") or ()).get(b"content-length", b"").strip()
         if declared and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await self._refuse(send)
+            await self._refuse(scope, receive, send)
             return
         try:
             body = await read_body(receive, self.max_bytes)
         except ClientDisconnected:
             return  # nobody is left to answer
         if body is None:
-            await self._refuse(send)
+            await self._refuse(scope, receive, send)
             return
         replayed = False
 
@@ -60,9 +61,8 @@ class ControlBodyLimit:
 
         await self.app(scope, replay, send)
 
-    async def _refuse(self, send: Any) -> None:
-        body = json.dumps(PayloadTooLarge(_too_large(self.max_bytes)).to_body(), separators=(",", ":")).encode()
-        await send({"type": "http.response.start", "status": 413, "headers": [
-            (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-            (b"connection", b"close")]})
-        await send({"type": "http.response.body", "body": body})
+    async def _refuse(self, scope: Any, receive: Any, send: Any) -> None:
+        # Connection: close, because the rest of an oversized body is never read.
+        refusal = PayloadTooLarge(_too_large(self.max_bytes))
+        await JSONResponse(refusal.to_body(), status_code=refusal.status_code, headers={"connection": "close"})(
+            scope, receive, send)
